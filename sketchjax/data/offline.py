@@ -1,0 +1,139 @@
+"""Datasets that need no network and no manual download: mnist1d and scikit-learn's digits.
+
+Both are small enough to live in memory as numpy arrays; no TensorFlow is imported here.
+Batches come from the common API in `sketchjax.data.pipelines` (train_batches, eval_batches,
+prune_batch, num_examples), which dispatches on the dataset name.
+
+- mnist1d: the `mnist1d` package's generator with its default arguments (5000 examples, seed 42,
+  first 4000 train / last 1000 test, exactly as the package splits), shape (N, 40, 1). Generated
+  once and cached as an .npz under the data dir; the cache is written to a temporary file and
+  renamed. The package reseeds Python's and numpy's global generators; we restore them.
+- digits: `sklearn.datasets.load_digits` (bundled with scikit-learn), scaled by 1/16 to [0, 1],
+  shape (N, 8, 8, 1); a fixed permutation (numpy seed 0) puts the first 1437 (80%) in train and
+  the other 360 in test.
+Neither gets training augmentation (ours: 1-pixel shifts on 8x8 digits are large, and mnist1d
+examples are already randomly shifted and sheared by construction).
+"""
+from __future__ import annotations
+
+import os
+import random
+import tempfile
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from sketchjax.data.metadata import dataset_info
+from sketchjax.errors import SketchjaxError
+
+OFFLINE_DATASETS = ("mnist1d", "digits")
+MNIST1D_SEED = 42
+DIGITS_SPLIT_SEED = 0
+DIGITS_TRAIN_FRACTION = 0.8
+_MNIST1D_FILE = f"mnist1d_default_seed{MNIST1D_SEED}.npz"
+_KEYS = ("x_train", "y_train", "x_test", "y_test")
+
+
+def default_data_dir() -> Path:
+    """$SKETCHJAX_DATA if set, else ~/.cache/sketchjax."""
+    env = os.environ.get("SKETCHJAX_DATA")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "sketchjax"
+
+
+def _atomic_savez(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    """Write an .npz to a temporary file beside `path`, then rename it into place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **arrays)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _generate_mnist1d() -> dict[str, np.ndarray]:
+    """Run the mnist1d generator with default args; leave global RNG states as they were."""
+    from mnist1d.data import get_dataset_args, make_dataset
+    args = get_dataset_args()
+    args.seed = MNIST1D_SEED
+    py_state, np_state = random.getstate(), np.random.get_state()
+    try:
+        data = make_dataset(args)
+    finally:
+        random.setstate(py_state)
+        np.random.set_state(np_state)
+    return {
+        "x_train": np.asarray(data["x"], np.float32)[..., None],
+        "y_train": np.asarray(data["y"], np.int32),
+        "x_test": np.asarray(data["x_test"], np.float32)[..., None],
+        "y_test": np.asarray(data["y_test"], np.int32),
+    }
+
+
+def mnist1d_arrays(data_dir: str | os.PathLike | None = None) -> dict[str, np.ndarray]:
+    """mnist1d, un-normalised, from the cache under `data_dir` (generated on first use).
+
+    Args:
+      data_dir: cache root; default `default_data_dir()`. The file is <data_dir>/mnist1d/*.npz.
+    Returns:
+      {"x_train": (4000, 40, 1) float32, "y_train": (4000,) int32,
+       "x_test": (1000, 40, 1) float32, "y_test": (1000,) int32}.
+    """
+    path = Path(data_dir or default_data_dir()).expanduser() / "mnist1d" / _MNIST1D_FILE
+    if path.exists():
+        try:
+            with np.load(path) as f:
+                arrays = {k: f[k] for k in _KEYS}
+            if arrays["x_train"].ndim == 3 and arrays["x_train"].shape[1:] == (40, 1):
+                return arrays
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+            pass  # truncated or foreign file: regenerate and replace it
+    arrays = _generate_mnist1d()
+    _atomic_savez(path, arrays)
+    return arrays
+
+
+def digits_arrays() -> dict[str, np.ndarray]:
+    """scikit-learn's 8x8 digits in [0, 1], un-normalised, split 80/20 with a fixed seed.
+
+    Returns:
+      {"x_train": (1437, 8, 8, 1) float32, "y_train": (1437,) int32,
+       "x_test": (360, 8, 8, 1) float32, "y_test": (360,) int32}.
+    """
+    from sklearn.datasets import load_digits
+    digits = load_digits()
+    images = (np.asarray(digits.images, np.float32) / 16.0)[..., None]
+    labels = np.asarray(digits.target, np.int32)
+    order = np.random.default_rng(DIGITS_SPLIT_SEED).permutation(len(labels))
+    n_train = int(DIGITS_TRAIN_FRACTION * len(labels))
+    train, test = order[:n_train], order[n_train:]
+    return {"x_train": images[train], "y_train": labels[train],
+            "x_test": images[test], "y_test": labels[test]}
+
+
+def load_offline(name: str, split: str,
+                 data_dir: str | os.PathLike | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """One split of an offline dataset, normalised with the metadata mean/std.
+
+    Args:
+      name: "mnist1d" or "digits".
+      split: "train" or "test".
+      data_dir: cache root for mnist1d (digits needs none).
+    Returns:
+      images: (N, *input_shape) float32, normalised; labels: (N,) int32.
+    """
+    if name not in OFFLINE_DATASETS:
+        raise SketchjaxError(
+            f"{name!r} is not an offline dataset; offline datasets: {', '.join(OFFLINE_DATASETS)}")
+    if split not in ("train", "test"):
+        raise SketchjaxError(f"unknown split {split!r} for {name}; valid splits: train, test")
+    arrays = mnist1d_arrays(data_dir) if name == "mnist1d" else digits_arrays()
+    info = dataset_info(name)
+    mean = np.asarray(info.mean, np.float32)
+    std = np.asarray(info.std, np.float32)
+    images = (arrays[f"x_{split}"] - mean) / std
+    return images.astype(np.float32), arrays[f"y_{split}"].astype(np.int32)

@@ -1,0 +1,77 @@
+"""Mask files: numpy-readable, atomic, validated, clear errors."""
+import json
+import os
+import zipfile
+
+import numpy as np
+import pytest
+
+from sketchjax import masks
+from sketchjax.errors import SketchjaxError
+from sketchjax.models.registry import init_model
+
+import jax
+
+
+@pytest.fixture(scope="module")
+def lenet():
+    return init_model("lenet_300_100", "mnist", jax.random.key(0))
+
+
+def _mask(bundle, value=1.0):
+    from sketchjax import trees
+    arrays = {p: np.full(np.shape(a), value, np.float32)
+              for p, a in trees.flatten(trees.prunable(bundle.params)).items()}
+    arrays["Dense_0/kernel"][:100] = 0
+    return masks.Mask(arrays, {"model": "lenet_300_100", "method": "magnitude"})
+
+
+def test_roundtrip_and_readable_with_numpy_alone(tmp_path, lenet):
+    path = masks.save_mask(tmp_path / "m.npz", _mask(lenet))
+    with np.load(path, allow_pickle=False) as npz:
+        record = json.loads(bytes(npz["__metadata__"]).decode())
+        assert npz["Dense_0/kernel"].dtype == bool          # binary masks stored compactly
+    assert record["model"] == "lenet_300_100" and record["format"] == masks.FORMAT
+    loaded = masks.load_mask(path)
+    assert set(loaded.arrays) == {"Dense_0/kernel", "Dense_1/kernel", "Dense_2/kernel"}
+    assert loaded.arrays["Dense_0/kernel"][:100].sum() == 0
+    masks.validate_mask(loaded, lenet.params)
+    assert os.listdir(tmp_path) == ["m.npz"]                  # no temporary left behind
+
+
+def test_sketch_values_are_kept_as_float(tmp_path, lenet):
+    path = masks.save_mask(tmp_path / "m.npz", _mask(lenet, 2.5))
+    assert masks.load_mask(path).arrays["Dense_1/kernel"][0, 0] == 2.5
+
+
+def test_truncated_foreign_and_missing_files_fail_clearly(tmp_path, lenet):
+    path = masks.save_mask(tmp_path / "m.npz", _mask(lenet))
+    data = path.read_bytes()
+    (tmp_path / "cut.npz").write_bytes(data[: len(data) // 2])
+    with pytest.raises(SketchjaxError, match="truncated or foreign"):
+        masks.load_mask(tmp_path / "cut.npz")
+    np.savez(tmp_path / "foreign.npz", x=np.ones(3))
+    with pytest.raises(SketchjaxError, match="not a sketchjax mask"):
+        masks.load_mask(tmp_path / "foreign.npz")
+    (tmp_path / "text.npz").write_text("hello")
+    with pytest.raises(SketchjaxError):
+        masks.load_mask(tmp_path / "text.npz")
+    with pytest.raises(SketchjaxError, match="does not exist"):
+        masks.load_mask(tmp_path / "nope.npz")
+
+
+def test_mask_for_another_model_is_rejected(tmp_path):
+    resnet = init_model("resnet20", "cifar10", jax.random.key(0))
+    lenet = init_model("lenet_300_100", "mnist", jax.random.key(0))
+    with pytest.raises(SketchjaxError, match="does not fit"):
+        masks.validate_mask(_mask(lenet), resnet.params, "resnet20")
+    other = init_model("lenet_300_100", "cifar10", jax.random.key(0))   # 3072 inputs
+    with pytest.raises(SketchjaxError, match="shape of Dense_0/kernel"):
+        masks.validate_mask(_mask(lenet), other.params)
+
+
+def test_unwritable_target_fails_before_any_work(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(SketchjaxError, match="cannot write"):
+        masks.writable_target(blocker / "sub" / "m.npz")

@@ -1,0 +1,190 @@
+"""Selection rules: exact k-th value, hard threshold, Algorithm 1, layerwise sampling."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from sketchjax import sketch, trees
+
+
+def _tied(n, seed):
+    """Half exact zeros (pruned weights), the rest |N(0,1)| with some repeated values."""
+    rng = np.random.default_rng(seed)
+    x = np.abs(rng.standard_normal(n)).astype(np.float32)
+    x[rng.random(n) < 0.5] = 0.0
+    x[rng.random(n) < 0.05] = 1.5
+    return x
+
+
+@pytest.mark.parametrize("n", [1000, 200_000])
+def test_kth_smallest_equals_sort(n):
+    x = _tied(n, n)
+    ref = np.sort(x)
+    kth = jax.jit(sketch.kth_smallest)
+    for k in [1, 2, n // 3, n // 2, n // 2 + 1, (9 * n) // 10, n - 1, n]:
+        assert float(kth(jnp.asarray(x), k)) == ref[k - 1], k
+
+
+def test_kth_smallest_handles_infinities_and_ties_at_lower_bracket():
+    n = 300_000
+    x = np.full(n, 0.0, np.float32)        # 90% exact ties: the bracket's lower end is a tie
+    x[: n // 10] = np.linspace(1, 2, n // 10)
+    x[:100] = np.inf
+    x[100:200] = -np.inf
+    ref = np.sort(x)
+    kth = jax.jit(sketch.kth_smallest)
+    for k in [1, 150, 1000, n // 2, (9 * n) // 10, (9 * n) // 10 + 1, n - 50, n]:
+        assert float(kth(jnp.asarray(x), k)) == ref[k - 1], k
+
+
+@pytest.mark.parametrize("density", [0.1, 0.05, 0.02, 0.5, 1.0])
+def test_threshold_keeps_reference_count_on_distinct_scores(density):
+    n = 100_003
+    x = jax.random.permutation(jax.random.key(0), jnp.arange(n, dtype=jnp.float32))
+    mask = np.asarray(jax.jit(sketch.threshold_mask)(x, density))
+    k = int((1 - np.float32(density)) * n)
+    assert mask.sum() == n - k
+    # exactly the largest n - k scores are kept
+    assert np.all(np.asarray(x)[mask == 1] >= n - (n - k))
+
+
+def test_threshold_prunes_ties_at_the_threshold():
+    scores = jnp.array([0.0, 0.0, 0.0, 1.0, 2.0, 2.0, 3.0, 4.0])
+    mask = np.asarray(sketch.threshold_mask(scores, 0.5))     # k = 4: threshold = 1.0
+    np.testing.assert_array_equal(mask, [0, 0, 0, 0, 1, 1, 1, 1])
+    mask = np.asarray(sketch.threshold_mask(scores, 0.7))     # k = 2: threshold = 0, ties pruned
+    np.testing.assert_array_equal(mask, [0, 0, 0, 1, 1, 1, 1, 1])
+    mask = np.asarray(sketch.threshold_mask(scores, 0.95))    # k = 0: unchanged
+    np.testing.assert_array_equal(mask, np.ones(8))
+
+
+def test_sample_indices_never_draws_zero_weight_and_matches_law():
+    rng = np.random.default_rng(1)
+    w = rng.random(1000).astype(np.float32) ** 3
+    w[rng.random(1000) < 0.2] = 0.0
+    w[-37:] = 0.0                                   # a zero tail inside the last row
+    draws = 400_000
+    idx = np.asarray(jax.jit(sketch.sample_indices, static_argnums=(2, 3))(
+        jax.random.key(2), jnp.asarray(w), draws, 64))
+    counts = np.bincount(idx, minlength=1000)
+    assert counts[w == 0].sum() == 0
+    expected = draws * w / w.sum()
+    big = expected > 50
+    z = (counts[big] - expected[big]) / np.sqrt(expected[big])
+    assert np.max(np.abs(z)) < 5.0               # 5 sigma over ~700 bins
+    assert abs(np.mean(z ** 2) - 1.0) < 0.15     # chi-square per degree of freedom
+
+
+def test_algorithm1_is_unbiased_over_10000_vmapped_masks():
+    rng = np.random.default_rng(3)
+    n, s, draws = 600, 150, 10_000
+    p = (rng.random(n) ** 2).astype(np.float32)
+    p[rng.random(n) < 0.1] = 0.0
+    keys = jax.random.split(jax.random.key(4), draws)
+    sketch_many = jax.jit(jax.vmap(lambda k: sketch.sketch_mask(k, jnp.asarray(p), s, 64)))
+    masks = np.asarray(sketch_many(keys))
+    counts = np.asarray(jax.vmap(lambda k: sketch.sketch_counts(k, jnp.asarray(p), s, 64))(keys))
+    assert np.all(counts.sum(axis=1) == s)
+    assert np.all((masks != 0).sum(axis=1) <= s)
+    assert np.all(masks[:, p == 0] == 0)
+    pn = p / p.sum()
+    # values are count / (s p): check them against the counts
+    np.testing.assert_allclose(masks[:, p > 0], counts[:, p > 0] / (s * pn[p > 0]), rtol=1e-5)
+    # count_i ~ Binomial(s, p_i), so Var(m_i) = (1 - p_i) / (s p_i): the exact standard error
+    live = pn[p > 0]
+    mean = masks[:, p > 0].mean(axis=0)
+    stderr = np.sqrt((1 - live) / (s * live) / draws)
+    assert np.all(np.abs(mean - 1.0) <= 4 * stderr)
+    sample_stderr = masks[:, p > 0].std(axis=0, ddof=1) / np.sqrt(draws)
+    common = live > 1e-4                                    # drawn often enough to estimate
+    np.testing.assert_allclose(sample_stderr[common], stderr[common], rtol=0.1)
+
+
+def test_algorithm1_on_a_large_vector_draws_s_and_is_deterministic():
+    n = 3_000_000
+    p = jax.random.uniform(jax.random.key(5), (n,))
+    f = jax.jit(sketch.sketch_mask, static_argnums=2)
+    m1 = np.asarray(f(jax.random.key(6), p, n // 10))
+    m2 = np.asarray(f(jax.random.key(6), p, n // 10))
+    np.testing.assert_array_equal(m1, m2)
+    # E||m||_0 = sum_i 1 - (1 - p_i)^s; for near-uniform p and s = N/10 this is ~0.0952 N
+    expected = np.sum(1 - (1 - np.asarray(p) / float(jnp.sum(p))) ** (n // 10))
+    assert abs((m1 != 0).sum() - expected) < 5 * np.sqrt(expected)
+    assert abs(np.sum(m1 * np.asarray(p) / float(jnp.sum(p))) - 1.0) < 0.01   # sum_i p_i m_i ~ 1
+
+
+def test_layerwise_sample_keeps_the_threshold_counts_per_layer():
+    rng = np.random.default_rng(7)
+    sizes = (5000, 120_000, 300, 70_000)
+    scores = np.abs(rng.standard_normal(sum(sizes))).astype(np.float32)
+    scores[rng.random(sum(scores.shape)) < 0.3] = 0.0          # already-pruned weights
+    alive = (scores > 0).astype(np.float32)
+    thr = np.asarray(sketch.select_flat(jnp.asarray(scores), jnp.asarray(alive), 0.2,
+                                        jax.random.key(0), selection="threshold", sizes=sizes))
+    lw = np.asarray(sketch.select_flat(jnp.asarray(scores), jnp.asarray(alive), 0.2,
+                                       jax.random.key(8), selection="layerwise_sample",
+                                       sizes=sizes))
+    assert set(np.unique(lw)) <= {0.0, 1.0}
+    offsets = np.cumsum((0,) + sizes)
+    for a, b in zip(offsets[:-1], offsets[1:]):
+        assert lw[a:b].sum() == thr[a:b].sum()
+    assert np.all(lw[alive == 0] == 0)                           # nothing revived
+    assert not np.array_equal(lw, thr)                           # it is random
+
+
+def test_layerwise_sample_is_sampling_proportional_to_score():
+    # With one weight kept per layer, P(keep i) = w_i / sum(w) exactly.
+    w = jnp.array([1.0, 2.0, 3.0, 0.0, 4.0, 1.0, 1.0, 2.0])
+    sizes = (5, 3)
+    keys = jax.random.split(jax.random.key(9), 40_000)
+    masks = np.asarray(jax.jit(jax.vmap(lambda k: sketch.layerwise_sample_mask(
+        k, w, jnp.array([1, 1]), sizes)))(keys))
+    np.testing.assert_array_equal(masks[:, :5].sum(1), 1)
+    freq = masks.mean(0)
+    expected = np.array([1, 2, 3, 0, 4, 1, 1, 2]) / np.array([10] * 5 + [4] * 3)
+    np.testing.assert_allclose(freq, expected, atol=4 * np.sqrt(0.25 / 40_000))
+
+
+def test_layerwise_sample_breaks_ties_to_exact_counts():
+    w = jnp.ones(1000).at[500:].set(0.0)
+    mask = np.asarray(sketch.layerwise_sample_mask(jax.random.key(0), w, jnp.array([7, 0]),
+                                                   (400, 600)))
+    assert mask[:400].sum() == 7 and mask[400:].sum() == 0
+
+
+def test_layerwise_with_replacement_is_unbiased_per_layer():
+    w = jnp.array([1.0, 2.0, 3.0, 4.0, 5.0, 1.0, 0.0, 3.0])
+    sizes = (5, 3)
+    keys = jax.random.split(jax.random.key(10), 20_000)
+    masks = np.asarray(jax.jit(jax.vmap(lambda k: sketch.layerwise_sketch_mask(
+        k, w, jnp.array([3, 2]), sizes)))(keys))
+    assert np.all((masks[:, :5] != 0).sum(1) <= 3) and np.all((masks[:, 5:] != 0).sum(1) <= 2)
+    live = np.asarray(w) > 0
+    mean, se = masks.mean(0), masks.std(0, ddof=1) / np.sqrt(len(keys))
+    assert np.all(np.abs(mean[live] - 1) <= 4 * se[live])
+    assert np.all(masks[:, ~live] == 0)
+
+
+def test_signed_scores_sample_with_layer_min_shift_and_never_revive():
+    scores = jnp.array([-3.0, -1.0, 2.0, 5.0, -2.0, 0.5])
+    alive = jnp.array([1.0, 1.0, 1.0, 0.0, 1.0, 1.0])
+    np.testing.assert_allclose(sketch.shifted_by_layer_min(scores, (4, 2)),
+                               [0.0, 2.0, 5.0, 8.0, 0.0, 2.5])
+    for seed in range(20):
+        m = np.asarray(sketch.select_flat(scores, alive, 0.5, jax.random.key(seed),
+                                          selection="sketch", sizes=(4, 2), num_draws=3,
+                                          signed=True))
+        assert m[3] == 0 and m[0] == 0 and m[4] == 0        # pruned or zero-weight: never
+
+
+def test_pytree_select_equals_flat_numpy_oracle():
+    params = {"b": {"kernel": jnp.zeros((30, 20))}, "a": {"kernel": jnp.zeros((3, 3, 4, 8)),
+                                                          "bias": jnp.zeros(8)}}
+    scores = trees.split(jax.random.uniform(jax.random.key(11), (888,)), trees.prunable(params))
+    mask = sketch.select(scores, trees.ones_mask(params), 0.25, jax.random.key(0))
+    flat_scores = np.concatenate([np.ravel(scores["a"]["kernel"]),
+                                  np.ravel(scores["b"]["kernel"])])   # sorted path order
+    k = int(0.75 * 888)
+    oracle = (flat_scores > np.sort(flat_scores)[k - 1]).astype(np.float32)
+    np.testing.assert_array_equal(trees.concat(mask), oracle)
+    assert mask["a"]["kernel"].shape == (3, 3, 4, 8) and "bias" not in mask["a"]
