@@ -51,23 +51,22 @@ def density_summary(arrays: Mapping[str, np.ndarray]) -> dict[str, Any]:
 
 
 def writable_target(path: str | os.PathLike) -> Path:
-    """Check before any work that `path` can be written; returns it as a Path."""
+    """Check, before any work and without creating anything, that `path` can be written."""
     path = Path(path)
-    folder = path.parent if str(path.parent) else Path(".")
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=folder):
-            pass
-    except OSError as err:
-        raise SketchjaxError(f"cannot write to {folder}: {err.strerror or err}") from None
     if path.is_dir():
         raise SketchjaxError(f"output path {path} is a directory; give a file name ending .npz")
+    existing = path.parent
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise SketchjaxError(f"cannot write to {path.parent}: {existing} is not a writable folder")
     return path
 
 
 def save_mask(path: str | os.PathLike, mask: Mask) -> Path:
     """Write `mask` atomically to `path` (a .npz); returns the path."""
     path = writable_target(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     arrays = {p: (np.asarray(a, bool) if mask.binary else np.asarray(a, np.float32))
               for p, a in mask.arrays.items()}
     record = dict(mask.metadata, format=FORMAT, storage="bool" if mask.binary else "float32")

@@ -199,18 +199,23 @@ def prune_round(params, batch_stats, mask, density, key, images, labels, input_s
                 apply_fn, input_shape, num_classes, selection, draws):
     """One round: scores of params * mask, then a selection at `density`.
 
+    The mask is carried between rounds as one flat vector over the prunable leaves (sorted
+    path order), so a round concatenates only the scores.
+
     Returns:
-      (the new mask, whether every score was finite, SynFlow's R at this input scale).
+      (the new flat mask, whether every score was finite, SynFlow's R at this input scale).
     """
     score_key, select_key = jax.random.split(key)
-    scores, total = _scores(config, apply_fn, trees.apply_mask(params, mask), batch_stats,
-                            input_shape, num_classes, score_key, images, labels, input_scale)
-    flat = sketch.select_flat(
-        trees.concat(scores), trees.concat(mask), density, select_key, selection=selection,
-        sizes=trees.sizes(mask), num_draws=draws, replacement=config.replacement,
+    template = trees.prunable(params)
+    masked = trees.apply_mask(params, trees.split(mask, template))
+    scores, total = _scores(config, apply_fn, masked, batch_stats, input_shape, num_classes,
+                            score_key, images, labels, input_scale)
+    flat_scores = trees.concat(scores)
+    new_mask = sketch.select_flat(
+        flat_scores, mask, density, select_key, selection=selection,
+        sizes=trees.sizes(template), num_draws=draws, replacement=config.replacement,
         signed=config.method in scorers.SIGNED_METHODS)
-    finite = jnp.all(jnp.isfinite(trees.concat(scores)))
-    return trees.split(flat, mask), finite, total
+    return new_mask, jnp.all(jnp.isfinite(flat_scores)), total
 
 
 def prune(bundle: ModelBundle, config: PruneConfig, *, dataset: str = "",
@@ -234,8 +239,9 @@ def prune(bundle: ModelBundle, config: PruneConfig, *, dataset: str = "",
         raise SketchjaxError(f"{config.method} with real data needs prune batches")
     images, labels = real_data if needs_data else (jnp.zeros(()), jnp.zeros((), jnp.int32))
     key = jax.random.key(config.seed)
-    mask = trees.ones_mask(bundle.params)
-    n = trees.count_params(mask)
+    template = trees.prunable(bundle.params)
+    n = trees.count_params(template)
+    mask = jnp.ones((n,), jnp.float32)
     draws = num_draws(config, n) if config.draws_with_replacement else 0
     scaled = (config.method == "synflow" and config.synflow_input_scaling
               and linear_in_input(bundle.params, bundle.batch_stats))
@@ -255,7 +261,7 @@ def prune(bundle: ModelBundle, config: PruneConfig, *, dataset: str = "",
         finite.append(round_finite)
         if scaled:
             scale = _next_scale(scale, total)
-    arrays = {p: np.asarray(a) for p, a in trees.flatten(mask).items()}
+    arrays = {p: np.asarray(a) for p, a in trees.flatten(trees.split(mask, template)).items()}
     seconds = time.perf_counter() - start
     bad_rounds = [t for t, ok in enumerate(jax.device_get(finite)) if not ok]
     if bad_rounds:

@@ -35,7 +35,7 @@ from sketchjax import trees
 
 SELECTIONS = ("threshold", "layerwise_sample", "sketch")
 
-_SORT_BELOW = 1 << 16      # vectors this short are simply sorted
+_SORT_BELOW = 1 << 12      # vectors this short are simply sorted (measured crossover)
 _SAMPLE = 1 << 15          # bracket sample size at the top level
 _ROW = 1 << 12             # row length of the two-level inverse CDF
 
@@ -211,21 +211,121 @@ def count_per_layer(mask: jax.Array, sizes: Sequence[int]) -> jax.Array:
     return jnp.stack([jnp.sum(mask[a:b] != 0, dtype=jnp.int32) for a, b in _segments(sizes)])
 
 
-def _keep_k_smallest(keys: jax.Array, k: jax.Array) -> jax.Array:
-    """Binary mask of exactly k entries with the smallest keys; ties broken by position."""
+_LAYER_SAMPLE_CAP = 1 << 13   # per-layer bracket sample, so one sort covers all layers
+
+
+def _per_element(values: jax.Array, sizes: Sequence[int]) -> jax.Array:
+    """Broadcast one value per segment to its elements (fused by XLA, no index array)."""
+    return jnp.concatenate([jnp.broadcast_to(values[l], (n,)) for l, n in enumerate(sizes)])
+
+
+def _segment_sums(x: jax.Array, sizes: Sequence[int]) -> jax.Array:
+    """int32[L]: sum of x over each static segment."""
+    return jnp.stack([jnp.sum(x[a:b], dtype=jnp.int32) for a, b in _segments(sizes)])
+
+
+@functools.lru_cache(maxsize=64)
+def _layer_sample_plan(sizes: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """Static sample positions for every segment, their segment ids, offsets, buffer size."""
+    positions, ids, counts, buffer = [], [], [], 256
+    for l, (a, b) in enumerate(_segments(sizes)):
+        n = b - a
+        m = min(n, _LAYER_SAMPLE_CAP, max(256, int(2 * n ** (2 / 3))))
+        positions.append(a + _sample_positions(n, m) if m < n else np.arange(a, b))
+        ids.append(np.full(m, l, np.int32))
+        counts.append(m)
+        if m < n:
+            buffer += int(1.5 * n * (2 * (2 * math.sqrt(m) + 8) + 2) / m)
+        else:
+            buffer += n
+    offsets = np.cumsum([0] + counts)[:-1]
+    return (np.concatenate(positions).astype(np.int32), np.concatenate(ids), offsets,
+            min(buffer, sum(sizes)))
+
+
+def kth_smallest_per_layer(x: jax.Array, sizes: Sequence[int], k: jax.Array) -> jax.Array:
+    """The k[l]-th smallest entry of every segment of x, exactly, in one joint pass.
+
+    One sort of a static sample of every segment brackets each answer; one pass counts and
+    compacts the in-bracket entries (grouped by segment, in order); one sort of that small
+    buffer by (segment, value) gives every answer. A missed bracket falls back to a full
+    sort by (segment, value).
+
+    Args:
+      x: f32[n] (no NaN).
+      sizes: static segment sizes (sum n).
+      k: int32[L], each in [1, sizes[l]].
+    Returns:
+      f32[L].
+    """
+    sizes = tuple(sizes)
+    n_seg = len(sizes)
+    seg_size = jnp.asarray(sizes, jnp.int32)
+    k = jnp.clip(jnp.asarray(k, jnp.int32), 1, seg_size)
+    positions, ids, sample_start, buffer = _layer_sample_plan(sizes)
+    sample_ids, sample = jax.lax.sort((jnp.asarray(ids), x[positions]), num_keys=2)
+    del sample_ids
+    m = jnp.asarray(np.diff(np.append(sample_start, len(positions))), jnp.int32)
+    # Segments no larger than their sample are answered by the sorted sample itself; their
+    # elements are kept out of the bracket pass (lo = hi = +inf).
+    full = m == seg_size
+    start = jnp.asarray(sample_start, jnp.int32)
+    exact_small = sample[start + jnp.minimum(k, m) - 1]
+    p = k.astype(jnp.float32) / seg_size
+    center = p * m
+    margin = 4.0 * jnp.sqrt(m * p * (1 - p)) + 8.0
+    lo_i = jnp.floor(center - margin).astype(jnp.int32)
+    hi_i = jnp.ceil(center + margin).astype(jnp.int32)
+    lo = jnp.where(lo_i < 0, -jnp.inf, sample[start + jnp.clip(lo_i, 0, m - 1)])
+    hi = jnp.where(hi_i >= m, jnp.inf, sample[start + jnp.clip(hi_i, 0, m - 1)])
+    lo, hi = jnp.where(full, jnp.inf, lo), jnp.where(full, jnp.inf, hi)
+    lo_e, hi_e = _per_element(lo, sizes), _per_element(hi, sizes)
+    at_or_below = _segment_sums(x <= lo_e, sizes)
+    inside = (x > lo_e) & (x <= hi_e)
+    n_inside = _segment_sums(inside, sizes)
+    slot = jnp.where(inside, jnp.cumsum(inside, dtype=jnp.int32) - 1, buffer)
+    compact = jnp.full((buffer,), jnp.inf, x.dtype).at[slot].set(x, mode="drop")
+    group_start = jnp.cumsum(n_inside) - n_inside
+    group = jnp.searchsorted(group_start, jnp.arange(buffer), side="right") - 1
+    group = jnp.where(jnp.arange(buffer) < jnp.sum(n_inside), group, n_seg)
+    _, compact = jax.lax.sort((group, compact), num_keys=2)
+    bracketed = (at_or_below < k) & (k <= at_or_below + n_inside)
+    ok = jnp.all(full | bracketed) & (jnp.sum(n_inside) <= buffer)
+
+    def from_buffer():
+        found = compact[jnp.clip(group_start + k - at_or_below - 1, 0, buffer - 1)]
+        return jnp.where(full, exact_small, found)
+
+    def full_sort():
+        seg_ids = _per_element(jnp.arange(n_seg, dtype=jnp.int32), sizes)
+        _, ordered = jax.lax.sort((seg_ids, x), num_keys=2)
+        return ordered[jnp.asarray(np.cumsum((0,) + sizes)[:-1], jnp.int32) + k - 1]
+
+    return jax.lax.cond(ok, from_buffer, full_sort)
+
+
+def keep_k_smallest_per_layer(keys: jax.Array, sizes: Sequence[int],
+                              k: jax.Array) -> jax.Array:
+    """Binary mask keeping exactly k[l] entries with the smallest keys in every segment.
+
+    Ties at a segment's k-th value are broken by position, so the counts are exact.
+    """
     k = jnp.asarray(k, jnp.int32)
-    thr = kth_smallest(keys, jnp.maximum(k, 1))
-    at_or_below = keys <= thr
+    thr_e = _per_element(kth_smallest_per_layer(keys, sizes, jnp.maximum(k, 1)), sizes)
+    k_e = _per_element(k, sizes)
+    at_or_below = (keys <= thr_e) & (k_e > 0)
 
     def break_ties():
-        # Keep everything strictly below, then the first (k - below) entries equal to thr.
-        below = keys < thr
-        equal_rank = jnp.cumsum(keys == thr, dtype=jnp.int32)
-        return below | ((keys == thr) & (equal_rank <= k - jnp.sum(below, dtype=jnp.int32)))
+        below = (keys < thr_e) & (k_e > 0)
+        equal = (keys == thr_e) & (k_e > 0)
+        running = jnp.cumsum(equal, dtype=jnp.int32)
+        before_segment = _per_element(jnp.cumsum(_segment_sums(equal, sizes))
+                                      - _segment_sums(equal, sizes), sizes)
+        need = k_e - _per_element(_segment_sums(below, sizes), sizes)
+        return below | (equal & (running - before_segment <= need))
 
-    keep = jax.lax.cond(jnp.sum(at_or_below, dtype=jnp.int32) == k,
-                        lambda: at_or_below, break_ties)
-    return jnp.where(k > 0, keep, False).astype(jnp.float32)
+    exact = jnp.all(_segment_sums(at_or_below, sizes) == k)
+    return jax.lax.cond(exact, lambda: at_or_below, break_ties).astype(jnp.float32)
 
 
 def layerwise_sample_mask(key: jax.Array, weights: jax.Array, counts: jax.Array,
@@ -243,8 +343,7 @@ def layerwise_sample_mask(key: jax.Array, weights: jax.Array, counts: jax.Array,
     """
     race = jax.random.exponential(key, weights.shape) / weights   # E_i / w_i; inf if w_i = 0
     race = jnp.where(weights > 0, race, jnp.inf)
-    return jnp.concatenate([_keep_k_smallest(race[a:b], counts[l])
-                            for l, (a, b) in enumerate(_segments(sizes))])
+    return keep_k_smallest_per_layer(race, tuple(sizes), counts)
 
 
 def layerwise_sketch_mask(key: jax.Array, weights: jax.Array, counts: jax.Array,

@@ -188,3 +188,19 @@ def test_pytree_select_equals_flat_numpy_oracle():
     oracle = (flat_scores > np.sort(flat_scores)[k - 1]).astype(np.float32)
     np.testing.assert_array_equal(trees.concat(mask), oracle)
     assert mask["a"]["kernel"].shape == (3, 3, 4, 8) and "bias" not in mask["a"]
+
+
+def test_kth_smallest_per_layer_equals_per_segment_sort():
+    sizes = (3, 700, 5000, 90_000, 250_000)
+    x = np.concatenate([_tied(n, i) for i, n in enumerate(sizes)])
+    x[10:20] = np.inf
+    offsets = np.cumsum((0,) + sizes)
+    kth = jax.jit(sketch.kth_smallest_per_layer, static_argnums=1)
+    rng = np.random.default_rng(0)
+    for trial in range(4):
+        k = np.array([rng.integers(1, n + 1) for n in sizes], np.int32)
+        if trial == 0:
+            k = np.array(sizes, np.int32)                       # the largest of each
+        got = np.asarray(kth(jnp.asarray(x), sizes, jnp.asarray(k)))
+        expected = [np.sort(x[a:b])[kk - 1] for a, b, kk in zip(offsets[:-1], offsets[1:], k)]
+        np.testing.assert_array_equal(got, expected)
