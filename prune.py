@@ -3,6 +3,8 @@
     python prune.py --method synflow --chi-input                   # data-free, offline
     python prune.py --method snip --data sparse --selection layerwise_sample
     python prune.py --method grasp --data real --dataset cifar10   # needs CIFAR-10 on disk
+    python prune.py --method imp --model lenet_300_100 --dataset mnist1d --density 0.2 \
+        --imp-epochs 5                                             # lottery tickets (trains)
 
 Prints a per-layer table of kept counts and densities; writes masks/<name>.npz (or --out).
 A user mistake gets one line on stderr and exit status 2; nothing is written.
@@ -16,8 +18,9 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from sketchjax.errors import SketchjaxError
+from sketchjax.imp_cli import add_imp_arguments, run_imp_from_args
 
-METHODS = ("random", "magnitude", "snip", "grasp", "synflow")
+METHODS = ("random", "magnitude", "snip", "grasp", "synflow", "imp")
 SELECTIONS = ("threshold", "layerwise_sample", "sketch")
 
 
@@ -51,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", default=None, help="tensorflow-datasets / offline data folder")
     p.add_argument("--out", default=None, help="mask file (default masks/<name>.npz)")
     p.add_argument("--quiet", action="store_true", help="no progress bar, no table")
+    add_imp_arguments(p)
     return p
 
 
@@ -89,6 +93,8 @@ def run(args: argparse.Namespace) -> Path:
 
     info = dataset_info(args.dataset)
     create_model(args.model, info.num_classes)           # unknown model: clear error now
+    if args.method == "imp":
+        return run_imp_from_args(args)
     config = pruning.PruneConfig(
         method=args.method, density=args.density, rounds=args.rounds,
         schedule=args.schedule, selection=args.selection, replacement=args.replacement,

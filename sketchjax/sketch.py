@@ -166,6 +166,10 @@ def sample_indices(key: jax.Array, weights: jax.Array, num_draws: int,
     u_row = jax.random.uniform(key_row, (num_draws,)) * top_cdf[-1]
     row = _binary_search(lambda j: top_cdf[j], rows, u_row, jnp.zeros_like(u_row, jnp.int32))
     row = jnp.minimum(row, last_row)
+    # Only the counts matter to Algorithm 1, not the order of the draws: group the draws by
+    # row (a counting sort) so that the searches inside rows read memory in order.
+    row = jnp.repeat(jnp.arange(rows, dtype=jnp.int32),
+                     jnp.zeros((rows,), jnp.int32).at[row].add(1), total_repeat_length=num_draws)
     u_col = jax.random.uniform(key_col, (num_draws,)) * row_total[row]
     flat_cdf = row_cdf.reshape(-1)
     col = _binary_search(lambda j: flat_cdf[j], row_length, u_col, row * row_length)
