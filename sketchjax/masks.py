@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import tempfile
 import zipfile
 from pathlib import Path
 from typing import Any, Mapping
@@ -19,6 +18,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from sketchjax import trees
+from sketchjax.atomic import atomic_savez
 from sketchjax.errors import SketchjaxError
 
 FORMAT = "sketchjax-mask/1"
@@ -66,19 +66,11 @@ def writable_target(path: str | os.PathLike) -> Path:
 def save_mask(path: str | os.PathLike, mask: Mask) -> Path:
     """Write `mask` atomically to `path` (a .npz); returns the path."""
     path = writable_target(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     arrays = {p: (np.asarray(a, bool) if mask.binary else np.asarray(a, np.float32))
               for p, a in mask.arrays.items()}
     record = dict(mask.metadata, format=FORMAT, storage="bool" if mask.binary else "float32")
     arrays[METADATA_KEY] = np.frombuffer(json.dumps(record, sort_keys=True).encode(), np.uint8)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez_compressed(f, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_savez(path, arrays, compressed=True)
     return path
 
 

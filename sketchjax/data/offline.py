@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import os
 import random
-import tempfile
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
+from sketchjax.atomic import atomic_savez
 from sketchjax.data.metadata import dataset_info
 from sketchjax.errors import SketchjaxError
 
@@ -39,20 +39,6 @@ def default_data_dir() -> Path:
     """$SKETCHJAX_DATA if set, else ~/.cache/sketchjax."""
     env = os.environ.get("SKETCHJAX_DATA")
     return Path(env).expanduser() if env else Path.home() / ".cache" / "sketchjax"
-
-
-def _atomic_savez(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    """Write an .npz to a temporary file beside `path`, then rename it into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def _generate_mnist1d() -> dict[str, np.ndarray]:
@@ -93,7 +79,7 @@ def mnist1d_arrays(data_dir: str | os.PathLike | None = None) -> dict[str, np.nd
         except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
             pass  # truncated or foreign file: regenerate and replace it
     arrays = _generate_mnist1d()
-    _atomic_savez(path, arrays)
+    atomic_savez(path, arrays)
     return arrays
 
 
