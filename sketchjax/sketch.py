@@ -210,9 +210,10 @@ def _segments(sizes: Sequence[int]) -> list[tuple[int, int]]:
     return [(int(a), int(b)) for a, b in zip(offsets[:-1], offsets[1:])]
 
 
-def count_per_layer(mask: jax.Array, sizes: Sequence[int]) -> jax.Array:
-    """Non-zeros of each segment: int32[L]."""
-    return jnp.stack([jnp.sum(mask[a:b] != 0, dtype=jnp.int32) for a, b in _segments(sizes)])
+def _segment_sums(x: jax.Array, sizes: Sequence[int]) -> jax.Array:
+    """int32[L]: sum of x over each static segment (e.g. kept weights per layer)."""
+    return jnp.stack([jnp.sum(x[a:b], dtype=jnp.int32) for a, b in _segments(sizes)])
+
 
 
 _LAYER_SAMPLE_CAP = 1 << 13   # per-layer bracket sample, so one sort covers all layers
@@ -221,11 +222,6 @@ _LAYER_SAMPLE_CAP = 1 << 13   # per-layer bracket sample, so one sort covers all
 def _per_element(values: jax.Array, sizes: Sequence[int]) -> jax.Array:
     """Broadcast one value per segment to its elements (fused by XLA, no index array)."""
     return jnp.concatenate([jnp.broadcast_to(values[l], (n,)) for l, n in enumerate(sizes)])
-
-
-def _segment_sums(x: jax.Array, sizes: Sequence[int]) -> jax.Array:
-    """int32[L]: sum of x over each static segment."""
-    return jnp.stack([jnp.sum(x[a:b], dtype=jnp.int32) for a, b in _segments(sizes)])
 
 
 @functools.lru_cache(maxsize=64)
@@ -412,7 +408,7 @@ def select_flat(scores: jax.Array, alive: jax.Array, density: jax.Array, key: ja
     if selection == "sketch":
         return sketch_mask(key, weights, num_draws)
     if selection == "layerwise_sample":
-        counts = count_per_layer(threshold_mask(ranked, density), sizes)
+        counts = _segment_sums(threshold_mask(ranked, density) != 0, sizes)
         if replacement:
             return layerwise_sketch_mask(key, weights, counts, sizes)
         return layerwise_sample_mask(key, weights, counts, sizes)
