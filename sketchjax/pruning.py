@@ -24,7 +24,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from sketchjax import inputs, scorers, sketch, trees
-from sketchjax.errors import SketchjaxError
+from sketchjax.errors import SketchjaxError, check_choice
 from sketchjax.masks import Mask, density_summary
 from sketchjax.models.registry import ModelBundle
 
@@ -75,15 +75,12 @@ class PruneConfig:
 
     def validate(self) -> "PruneConfig":
         """Raise SketchjaxError on any value outside its range; returns self."""
-        def choice(value, valid, what):
-            if value not in valid:
-                raise SketchjaxError(f"unknown {what} {value!r}; valid: {', '.join(valid)}")
-        choice(self.method, scorers.METHODS, "method")
-        choice(self.selection, sketch.SELECTIONS, "selection")
-        choice(self.schedule, SCHEDULES, "schedule")
-        choice(self.synflow_input, inputs.SYNFLOW_INPUTS, "SynFlow input")
-        choice(self.data, inputs.PRUNE_DATA, "pruning data")
-        choice(self.snip_loss, scorers.SNIP_LOSSES, "SNIP loss")
+        check_choice(self.method, scorers.METHODS, "method")
+        check_choice(self.selection, sketch.SELECTIONS, "selection")
+        check_choice(self.schedule, SCHEDULES, "schedule")
+        check_choice(self.synflow_input, inputs.SYNFLOW_INPUTS, "SynFlow input")
+        check_choice(self.data, inputs.PRUNE_DATA, "pruning data")
+        check_choice(self.snip_loss, scorers.SNIP_LOSSES, "SNIP loss")
         if not (isinstance(self.density, (int, float)) and 0 < self.density <= 1):
             raise SketchjaxError(f"density must be in (0, 1], got {self.density}")
         if self.num_rounds < 1:

@@ -12,7 +12,6 @@ from typing import Callable, Mapping
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
 
 from sketchjax import trees
@@ -65,19 +64,26 @@ def _kernel_loss(apply_fn: ApplyFn, params: Mapping, batch_stats: Mapping, loss:
     return fn
 
 
+def _sum_over_batches(fn: Callable, images: jax.Array, labels: jax.Array) -> dict:
+    """sum_b fn(images[b], labels[b]) over the (static, few) stacked batches.
+
+    A Python loop, not lax.scan: on XLA:CPU convolutions inside a while loop run ~8x slower
+    (measured: SNIP on VGG-19, batch 16, 14.9 s in a scan vs 1.9 s unrolled).
+    """
+    total = fn(images[0], labels[0])
+    for b in range(1, images.shape[0]):
+        total = jax.tree.map(jnp.add, total, fn(images[b], labels[b]))
+    return total
+
+
 def snip_scores(apply_fn: ApplyFn, params: Mapping, batch_stats: Mapping, images: jax.Array,
                 labels: jax.Array, loss: str = "cross_entropy") -> dict:
     """|theta * dL/dtheta| at mask = 1 (= |dL/dm|), summed over the stacked batches."""
     kernels = trees.prunable(params)
     grad_fn = jax.grad(_kernel_loss(apply_fn, params, batch_stats, loss))
-
-    def add_batch(total, batch):
-        g = grad_fn(kernels, *batch)
-        return jax.tree.map(lambda t, g_, w: t + jnp.abs(g_ * w), total, g, kernels), None
-
-    zeros = jax.tree.map(jnp.zeros_like, kernels)
-    scores, _ = jax.lax.scan(add_batch, zeros, (images, labels))
-    return scores
+    return _sum_over_batches(
+        lambda x, y: jax.tree.map(lambda g, w: jnp.abs(g * w), grad_fn(kernels, x, y), kernels),
+        images, labels)
 
 
 def grasp_scores(apply_fn: ApplyFn, params: Mapping, batch_stats: Mapping, images: jax.Array,
@@ -90,16 +96,10 @@ def grasp_scores(apply_fn: ApplyFn, params: Mapping, batch_stats: Mapping, image
     kernels = trees.prunable(params)
     grad_fn = jax.grad(_kernel_loss(apply_fn, params, batch_stats, "cross_entropy",
                                     temperature))
-    zeros = jax.tree.map(jnp.zeros_like, kernels)
-
-    def sum_over_batches(fn):
-        def add(total, batch):
-            return jax.tree.map(jnp.add, total, fn(*batch)), None
-        return jax.lax.scan(add, zeros, (images, labels))[0]
-
-    g = jax.lax.stop_gradient(sum_over_batches(lambda x, y: grad_fn(kernels, x, y)))
-    hg = sum_over_batches(
-        lambda x, y: jax.jvp(lambda k: grad_fn(k, x, y), (kernels,), (g,))[1])
+    g = jax.lax.stop_gradient(
+        _sum_over_batches(lambda x, y: grad_fn(kernels, x, y), images, labels))
+    hg = _sum_over_batches(
+        lambda x, y: jax.jvp(lambda k: grad_fn(k, x, y), (kernels,), (g,))[1], images, labels)
     return jax.tree.map(jnp.multiply, kernels, hg)
 
 

@@ -57,6 +57,12 @@ def _sample_positions(n: int, m: int) -> np.ndarray:
     return np.sort(np.random.default_rng(n).choice(n, size=m, replace=False)).astype(np.int32)
 
 
+def _bernoulli_variance(p: jax.Array) -> jax.Array:
+    """p (1 - p), never negative: XLA may compute k / n as k * (1 / n), so p can exceed 1 by an
+    ulp, and a negative variance would turn the bracket margin into NaN."""
+    return jnp.maximum(p * (1.0 - p), 0.0)
+
+
 def kth_smallest(x: jax.Array, k: jax.Array) -> jax.Array:
     """The k-th smallest entry (1-based) of a 1-D array, exactly, in O(n) passes.
 
@@ -72,9 +78,9 @@ def kth_smallest(x: jax.Array, k: jax.Array) -> jax.Array:
         return jnp.sort(x)[jnp.clip(k - 1, 0, n - 1)]
     m, buffer = _bracket_plan(n)
     sample = jnp.sort(x[_sample_positions(n, m)])
-    p = k.astype(jnp.float32) / n
+    p = jnp.clip(k.astype(jnp.float32) / n, 0.0, 1.0)
     center = p * m
-    margin = 4.0 * jnp.sqrt(m * p * (1 - p)) + 8.0
+    margin = 4.0 * jnp.sqrt(m * _bernoulli_variance(p)) + 8.0
     lo_i = jnp.floor(center - margin).astype(jnp.int32)
     hi_i = jnp.ceil(center + margin).astype(jnp.int32)
     lo = jnp.where(lo_i < 0, -jnp.inf, sample[jnp.clip(lo_i, 0, m - 1)])
@@ -82,7 +88,8 @@ def kth_smallest(x: jax.Array, k: jax.Array) -> jax.Array:
     # Bracket (lo, hi]: exclusive below so that ties at lo (the zeros of pruned weights)
     # are counted, not copied.
     at_or_below = jnp.sum(x <= lo, dtype=jnp.int32)
-    inside = (x > lo) & (x <= hi)
+    # +inf entries (never-kept weights) stay out even when hi = +inf: they can be most of x.
+    inside = (x > lo) & (x <= hi) & (x < jnp.inf)
     position = jnp.cumsum(inside, dtype=jnp.int32)
     n_inside = position[-1]
     slot = jnp.where(inside, position - 1, buffer)
@@ -271,9 +278,9 @@ def kth_smallest_per_layer(x: jax.Array, sizes: Sequence[int], k: jax.Array) -> 
     full = m == seg_size
     start = jnp.asarray(sample_start, jnp.int32)
     exact_small = sample[start + jnp.minimum(k, m) - 1]
-    p = k.astype(jnp.float32) / seg_size
+    p = jnp.clip(k.astype(jnp.float32) / seg_size, 0.0, 1.0)
     center = p * m
-    margin = 4.0 * jnp.sqrt(m * p * (1 - p)) + 8.0
+    margin = 4.0 * jnp.sqrt(m * _bernoulli_variance(p)) + 8.0
     lo_i = jnp.floor(center - margin).astype(jnp.int32)
     hi_i = jnp.ceil(center + margin).astype(jnp.int32)
     lo = jnp.where(lo_i < 0, -jnp.inf, sample[start + jnp.clip(lo_i, 0, m - 1)])
@@ -281,7 +288,7 @@ def kth_smallest_per_layer(x: jax.Array, sizes: Sequence[int], k: jax.Array) -> 
     lo, hi = jnp.where(full, jnp.inf, lo), jnp.where(full, jnp.inf, hi)
     lo_e, hi_e = _per_element(lo, sizes), _per_element(hi, sizes)
     at_or_below = _segment_sums(x <= lo_e, sizes)
-    inside = (x > lo_e) & (x <= hi_e)
+    inside = (x > lo_e) & (x <= hi_e) & (x < jnp.inf)
     n_inside = _segment_sums(inside, sizes)
     slot = jnp.where(inside, jnp.cumsum(inside, dtype=jnp.int32) - 1, buffer)
     compact = jnp.full((buffer,), jnp.inf, x.dtype).at[slot].set(x, mode="drop")

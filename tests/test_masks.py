@@ -1,7 +1,6 @@
 """Mask files: numpy-readable, atomic, validated, clear errors."""
 import json
 import os
-import zipfile
 
 import numpy as np
 import pytest

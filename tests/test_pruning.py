@@ -1,7 +1,6 @@
 """The pruning loop on the paper's models: exact counts, SynFlow's known behaviour, nesting,
 determinism, one compilation, float32 vs float64."""
 import dataclasses
-import json
 import os
 import subprocess
 import sys

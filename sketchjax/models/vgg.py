@@ -8,6 +8,7 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 from sketchjax.errors import SketchjaxError
+from sketchjax.models import layers
 
 # Kaiming normal, untruncated, std sqrt(2 / fan_in) (PyTorch's kaiming_normal_ as OpenLTH uses
 # it); flax's he_normal is a truncated normal and would give a smaller std.
@@ -49,7 +50,8 @@ class VGG(nn.Module):
                 x = nn.max_pool(x, (2, 2), strides=(2, 2))
             else:
                 x = nn.Conv(int(v), (3, 3), padding=1, use_bias=True,
-                            kernel_init=KAIMING_NORMAL, bias_init=nn.initializers.zeros)(x)
+                            kernel_init=KAIMING_NORMAL, bias_init=nn.initializers.zeros,
+                            conv_general_dilated=layers.conv_general_dilated)(x)
                 if self.batch_norm:
                     x = bn()(x)
                 x = nn.relu(x)

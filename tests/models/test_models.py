@@ -278,3 +278,21 @@ def test_stride2_conv_pads_like_pytorch():
     shortcut = state["intermediates"]["Conv_2"]["__call__"][0]  # 1x1 stride 2: pixels 0, 2, ..
     w = variables["params"]["Conv_2"]["kernel"][0, 0]
     np.testing.assert_allclose(shortcut, x[:, ::2, ::2] @ w, rtol=1e-5, atol=1e-5)
+
+
+def test_tiny_map_conv_path_equals_lax_conv():
+    from jax import lax
+    from sketchjax.models import layers
+    for shape in [(3, 2, 2, 8), (2, 1, 1, 5), (2, 4, 4, 3)]:
+        x = jax.random.normal(jax.random.key(0), shape)
+        w = jax.random.normal(jax.random.key(1), (3, 3, shape[-1], 6))
+        dn = lax.conv_dimension_numbers(x.shape, w.shape, ("NHWC", "HWIO", "NHWC"))
+        args = ((1, 1), ((1, 1), (1, 1)))
+        expected = lax.conv_general_dilated(x, w, *args, dimension_numbers=dn)
+        got = layers.conv_general_dilated(x, w, *args, dimension_numbers=dn)
+        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
+        g_expected = jax.grad(lambda w: jnp.sum(jnp.sin(lax.conv_general_dilated(
+            x, w, *args, dimension_numbers=dn))))(w)
+        g_got = jax.grad(lambda w: jnp.sum(jnp.sin(layers.conv_general_dilated(
+            x, w, *args, dimension_numbers=dn))))(w)
+        np.testing.assert_allclose(g_got, g_expected, rtol=1e-4, atol=1e-4)

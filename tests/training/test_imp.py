@@ -1,0 +1,196 @@
+"""IMP: level densities 0.8^L, nesting, magnitude ranking, rewinding to theta_K, resuming, CLI."""
+import argparse
+import json
+import math
+
+import jax
+import numpy as np
+import pytest
+
+from sketchjax import imp, trees
+from sketchjax import training as T
+from sketchjax.errors import SketchjaxError
+from sketchjax.imp_cli import add_imp_arguments, run_imp_from_args
+from sketchjax.masks import load_mask
+
+MODEL, DATASET = "lenet_300_100", "mnist1d"   # 31 steps per epoch at batch 128
+K = 5
+
+
+def small_config(**changes):
+    base = dict(density=0.6, epochs=1, rewind_iters=K, output_layer="ignore",
+                train=T.preset("lenet", batch_size=128))
+    base.update(changes)
+    return imp.IMPConfig(**base)
+
+
+class SpyTrain:
+    """Wraps training.train as imp calls it; records each call's kwargs and trained params."""
+
+    def __init__(self, monkeypatch):
+        self.calls = []
+        real = imp.train
+
+        def spy(*args, **kwargs):
+            result = real(*args, **kwargs)
+            self.calls.append((kwargs, jax.device_get(result.state.params)))
+            return result
+        monkeypatch.setattr(imp, "train", spy)
+
+
+def test_level_counts_follow_0p8_to_the_L_and_the_spec_level_numbers():
+    counts = imp.level_counts(266200, 0.2, 0.1, exact_final=False)
+    kept = 266200
+    for c in counts:  # OpenLTH: prune ceil(0.2 * remaining)
+        assert c == kept - math.ceil(0.2 * kept)
+        kept = c
+    np.testing.assert_allclose([c / 266200 for c in counts],
+                               [0.8 ** L for L in range(1, len(counts) + 1)], atol=1e-4)
+    # Methods spec: 10% needs 11 levels (8.6%), 5% 14, 2% 18, 1.2% 20.
+    n = 20024000
+    assert [len(imp.level_counts(n, 0.2, d, False)) for d in (0.1, 0.05, 0.02, 0.012)] == \
+        [11, 14, 18, 20]
+    assert abs(imp.level_counts(n, 0.2, 0.1, False)[-1] / n - 0.086) < 1e-3
+    exact = imp.level_counts(n, 0.2, 0.1, True)
+    assert len(exact) == 11 and exact[-1] == round(0.1 * n)
+
+
+def test_defaults_rewind_presets_and_output_layer():
+    assert imp.default_rewind_iters("vgg19_bn", "cifar10") == 1000
+    assert imp.default_rewind_iters("resnet20", "cifar10") == 2000
+    assert imp.default_rewind_iters("resnet20", "cifar100") == 6000
+    assert imp.default_rewind_iters("lenet_300_100", "mnist") == 0
+    assert imp.default_output_layer("resnet20") == "prune"
+    assert imp.default_output_layer("vgg19") == "ignore"
+    shapes = T._abstract_params("resnet20", "cifar10", None)[1]
+    assert imp.output_layer_path(shapes, 10) == "Dense_0/kernel"
+    shapes = T._abstract_params("lenet_300_100", "cifar100", None)[1]  # 300->100 and 100->100
+    assert imp.output_layer_path(shapes, 100) == "Dense_2/kernel"
+
+
+def test_imp_levels_nested_magnitude_pruned_rewound_and_resumable(tmp_path, monkeypatch):
+    spy = SpyTrain(monkeypatch)
+    workdir = tmp_path / "imp"
+    result = imp.run_imp(MODEL, DATASET, small_config(), workdir, out=tmp_path / "final.npz",
+                         progress=False, log=lambda s: None)
+    # Pretraining to K, then levels 1..3 (0.8, 0.64, 0.512 <= 0.6).
+    assert len(spy.calls) == 4 and len(result.levels) == 3
+    assert spy.calls[0][0]["stop_step"] == K
+
+    # The rewind point is the dense run's K-step weights, and every level starts from it.
+    rewind = imp.load_variables(workdir / "rewind.npz")
+    dense_k = T.train(MODEL, DATASET, small_config().resolved(MODEL, DATASET).train
+                      .replace(checkpoint_every=0), seeds=(0,), init_seed=0, progress=False,
+                      stop_step=K)
+    assert max(float(np.abs(np.asarray(a) - np.asarray(b)).max()) for a, b in
+               zip(jax.tree.leaves(rewind["params"]),
+                   jax.tree.leaves(jax.device_get(dense_k.state.params)))) == 0.0
+    for kwargs, _ in spy.calls[1:]:
+        assert kwargs["start_step"] == K
+        assert kwargs["init_variables"] is not None
+        for a, b in zip(jax.tree.leaves(kwargs["init_variables"]["params"]),
+                        jax.tree.leaves(rewind["params"])):
+            np.testing.assert_array_equal(a, b)
+
+    prunable = trees.prunable_paths(rewind["params"])
+    pruned_layers = [p for p in prunable if p != "Dense_2/kernel"]
+    total = sum(np.size(trees.flatten(rewind["params"])[p]) for p in pruned_layers)
+    expected = imp.level_counts(total, 0.2, 0.6, False)
+    previous = {p: np.ones_like(trees.flatten(rewind["params"])[p]) for p in prunable}
+    for level, (kwargs, trained) in enumerate(spy.calls[1:], start=1):
+        mask = load_mask(workdir / f"level_{level:02d}.npz")
+        arrays = mask.arrays
+        kept = sum(int(np.count_nonzero(arrays[p])) for p in pruned_layers)
+        assert kept == expected[level - 1]                                  # 0.8^L
+        assert abs(kept / total - 0.8 ** level) < 1e-3
+        assert np.all(arrays["Dense_2/kernel"] == 1)                        # output ignored
+        for p in prunable:                                                  # nested
+            assert not np.any((arrays[p] != 0) & (previous[p] == 0))
+        # Global magnitude: every survivor outranks every weight pruned at this level.
+        flat = trees.flatten(trained)
+        mags_kept = np.concatenate([np.abs(flat[p])[arrays[p] != 0] for p in pruned_layers])
+        mags_cut = np.concatenate([np.abs(flat[p])[(arrays[p] == 0) & (previous[p] != 0)]
+                                   for p in pruned_layers])
+        assert mags_kept.min() >= mags_cut.max()
+        # The level was trained with the previous mask (pruned weights at 0).
+        for p in pruned_layers:
+            assert np.all(flat[p][previous[p] == 0] == 0)
+        meta = mask.metadata
+        assert meta["method"] == "imp" and meta["imp"]["level"] == level
+        assert meta["rewind"]["step"] == K and meta["model"] == MODEL and meta["seed"] == 0
+        previous = {p: arrays[p] for p in prunable}
+
+    final = load_mask(tmp_path / "final.npz")
+    assert final.metadata["imp"]["final"] and final.metadata["imp"]["level"] == 3
+
+    # Resuming: every level file exists, so nothing is trained again.
+    def fail(*a, **k):
+        raise AssertionError("a finished level was recomputed")
+    monkeypatch.setattr(imp, "train", fail)
+    again = imp.run_imp(MODEL, DATASET, small_config(), workdir, progress=False,
+                        log=lambda s: None)
+    assert len(again.levels) == 3
+    # A different search in the same folder is refused.
+    with pytest.raises(SketchjaxError, match="other settings"):
+        imp.run_imp(MODEL, DATASET, small_config(rate=0.3), workdir, progress=False,
+                    log=lambda s: None)
+
+
+def test_imp_random_data_layerwise_sample_exact_final_prunes_output(tmp_path):
+    config = small_config(density=0.55, data="normal", selection="layerwise_sample",
+                          exact_final=True, output_layer="prune", rewind_iters=0)
+    result = imp.run_imp(MODEL, DATASET, config, tmp_path / "w", progress=False,
+                         log=lambda s: None)
+    total = 43000  # every prunable kernel of lenet on mnist1d (40x300 + 300x100 + 100x10)
+    assert [lv["pruned_kept"] for lv in result.levels] == [34400, 27520, round(0.55 * total)]
+    assert result.mask.metadata["realised_density"] == pytest.approx(0.55, abs=1e-6)
+    assert result.mask.metadata["imp"]["data"] == "normal"
+    assert result.mask.metadata["selection"] == "layerwise_sample"
+    assert np.count_nonzero(result.mask.arrays["Dense_2/kernel"]) < 1000   # output pruned too
+    previous = None
+    for level in (1, 2, 3):
+        arrays = load_mask(tmp_path / "w" / f"level_{level:02d}.npz").arrays
+        if previous is not None:
+            for p in arrays:
+                assert not np.any((arrays[p] != 0) & (previous[p] == 0))
+        previous = arrays
+
+
+def prune_like_parser():
+    """The prune.py flags run_imp_from_args reads, plus the IMP ones."""
+    p = argparse.ArgumentParser()
+    p.add_argument("--model", default=MODEL)
+    p.add_argument("--dataset", default=DATASET)
+    p.add_argument("--density", type=float, default=0.7)
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--data", default="real")
+    p.add_argument("--selection", default="threshold")
+    p.add_argument("--data-dir", default=None)
+    p.add_argument("--out", default=None)
+    p.add_argument("--quiet", action="store_true")
+    return add_imp_arguments(p)
+
+
+def test_imp_cli_then_train_starts_from_the_rewind_point(tmp_path, capsys):
+    out = tmp_path / "masks" / "lenet_imp.npz"
+    args = prune_like_parser().parse_args(
+        ["--out", str(out), "--imp-epochs", "1", "--rewind-iters", "7", "--quiet"])
+    assert (args.imp_rate, args.output_layer, args.imp_exact_final) == (0.2, None, False)
+    path = run_imp_from_args(args)
+    assert path == out and out.exists()
+    assert (tmp_path / "masks" / "lenet_imp_imp" / "level_02.npz").exists()
+    meta = load_mask(out).metadata
+    assert meta["imp"]["output_layer"] == "ignore" and meta["seed"] == 1
+    assert meta["rewind"]["step"] == 7
+
+    import train as train_cli
+    run_dir = tmp_path / "run"
+    assert train_cli.main(["--mask", str(out), "--epochs", "1", "--batch-size", "128",
+                           "--out", str(run_dir), "--quiet"]) == 0
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["config"]["start_step"] == 7 and summary["config"]["rewind"]["step"] == 7
+    assert summary["steps"] == 31 and summary["pruned_weights_nonzero"] == 0
+
+    bad = prune_like_parser().parse_args(["--data", "sparse", "--out", str(out)])
+    with pytest.raises(SketchjaxError, match="--data"):
+        run_imp_from_args(bad)
