@@ -204,3 +204,11 @@ def test_kth_smallest_per_layer_equals_per_segment_sort():
         got = np.asarray(kth(jnp.asarray(x), sizes, jnp.asarray(k)))
         expected = [np.sort(x[a:b])[kk - 1] for a, b, kk in zip(offsets[:-1], offsets[1:], k)]
         np.testing.assert_array_equal(got, expected)
+
+
+def test_bracket_variance_is_never_negative_or_nan():
+    # XLA may compute k / n as k * (1 / n): p can exceed 1 by an ulp when k = n. A negative
+    # p (1 - p) made the bracket margin NaN and sent every layerwise round to the full sort.
+    p = jnp.nextafter(jnp.float32(1.0), jnp.float32(2.0))
+    assert float(sketch._bernoulli_variance(p)) == 0.0
+    assert np.isfinite(float(jnp.sqrt(sketch._bernoulli_variance(p))))
