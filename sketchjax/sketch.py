@@ -184,6 +184,13 @@ def sample_indices(key: jax.Array, weights: jax.Array, num_draws: int,
     return row * row_length + col
 
 
+def sketch_counts(key: jax.Array, probs: jax.Array, num_draws: int,
+                  row_length: int = _ROW) -> jax.Array:
+    """How often Algorithm 1 draws each entry: int32[n], summing to num_draws."""
+    idx = sample_indices(key, probs, num_draws, row_length)
+    return jnp.zeros(probs.shape, jnp.int32).at[idx].add(1)
+
+
 def sketch_mask(key: jax.Array, probs: jax.Array, num_draws: int,
                 row_length: int = _ROW) -> jax.Array:
     """Algorithm 1 of the paper: m_i = count_i / (s p_i) from s draws with replacement.
@@ -197,16 +204,8 @@ def sketch_mask(key: jax.Array, probs: jax.Array, num_draws: int,
       f32[n] mask; ||m||_0 <= s, E[m_i] = 1 for every p_i > 0.
     """
     p = probs / jnp.sum(probs)
-    idx = sample_indices(key, probs, num_draws, row_length)
-    counts = jnp.zeros(probs.shape, jnp.float32).at[idx].add(1.0)
+    counts = sketch_counts(key, probs, num_draws, row_length).astype(jnp.float32)
     return jnp.where(counts > 0, counts / (num_draws * jnp.where(p > 0, p, 1.0)), 0.0)
-
-
-def sketch_counts(key: jax.Array, probs: jax.Array, num_draws: int,
-                  row_length: int = _ROW) -> jax.Array:
-    """How often Algorithm 1 draws each entry: int32[n], summing to num_draws."""
-    idx = sample_indices(key, probs, num_draws, row_length)
-    return jnp.zeros(probs.shape, jnp.int32).at[idx].add(1)
 
 
 # ----------------------------------------------------------------------------------------

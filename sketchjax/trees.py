@@ -77,9 +77,3 @@ def split(vector: jax.Array, template: Mapping) -> dict:
 def count_params(tree: Mapping) -> int:
     """Total number of scalars in a tree."""
     return int(sum(sizes(tree)))
-
-
-def kept_per_layer(mask: Mapping) -> dict[str, tuple[int, int]]:
-    """{path: (non-zeros, size)} for each leaf of a mask."""
-    return {p: (int(np.count_nonzero(np.asarray(m))), int(np.size(m)))
-            for p, m in flatten(mask).items()}
