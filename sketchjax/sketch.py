@@ -185,10 +185,10 @@ def sample_indices(key: jax.Array, weights: jax.Array, num_draws: int,
 
 
 def sketch_counts(key: jax.Array, probs: jax.Array, num_draws: int,
-                  row_length: int = _ROW) -> jax.Array:
-    """How often Algorithm 1 draws each entry: int32[n], summing to num_draws."""
+                  row_length: int = _ROW, dtype=jnp.int32) -> jax.Array:
+    """How often Algorithm 1 draws each entry: [n] of `dtype`, summing to num_draws."""
     idx = sample_indices(key, probs, num_draws, row_length)
-    return jnp.zeros(probs.shape, jnp.int32).at[idx].add(1)
+    return jnp.zeros(probs.shape, dtype).at[idx].add(1)
 
 
 def sketch_mask(key: jax.Array, probs: jax.Array, num_draws: int,
@@ -204,7 +204,8 @@ def sketch_mask(key: jax.Array, probs: jax.Array, num_draws: int,
       f32[n] mask; ||m||_0 <= s, E[m_i] = 1 for every p_i > 0.
     """
     p = probs / jnp.sum(probs)
-    counts = sketch_counts(key, probs, num_draws, row_length).astype(jnp.float32)
+    # float counts: a float scatter saves the int -> float pass over n (~0.08 s at n = 2e7)
+    counts = sketch_counts(key, probs, num_draws, row_length, jnp.float32)
     return jnp.where(counts > 0, counts / (num_draws * jnp.where(p > 0, p, 1.0)), 0.0)
 
 
