@@ -33,6 +33,7 @@ from jax.sharding import NamedSharding, PartitionSpec
 
 from sketchjax import trees
 from sketchjax import training as T
+from sketchjax.training.steps import DATA_AXIS, add_sums
 from sketchjax.data.metadata import dataset_info
 from sketchjax.errors import SketchjaxError
 from sketchjax.models.registry import init_model
@@ -78,18 +79,18 @@ def time_pipeline(model: str, density: float, batch: int, steps: int, epochs: in
     else:
         mask = None
     mesh = T.data_mesh()
-    step_fn, _ = T._compiled_steps(mesh, False)
+    step_fn, _ = T.compiled_steps(mesh, False)
     tx = T.make_optimizer(T.TrainConfig(), steps)
     state = jax.device_put(
         T.create_train_state(bundle.module, bundle.params, bundle.batch_stats, mask, tx),
         NamedSharding(mesh, PartitionSpec()))
-    sharding = NamedSharding(mesh, PartitionSpec(T.DATA_AXIS))
+    sharding = NamedSharding(mesh, PartitionSpec(DATA_AXIS))
 
     def epoch(state):
         sums = None
         for _ in range(steps):
             state, metrics = step_fn(state, T.put_batch(next(stream), sharding))
-            sums = metrics if sums is None else T._add(sums, metrics)
+            sums = metrics if sums is None else add_sums(sums, metrics)
         jax.block_until_ready((state.params, sums))  # the epoch's one host sync
         return state
 

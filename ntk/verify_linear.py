@@ -12,242 +12,33 @@ Checks marked `must_hold: false` are the paper's statements as printed where the
 wrong step (Lemma 4.2, Theorem 4.4) and the "factor d" claim of Section 4; they are measured and
 reported, and the repaired or exact statement beside each one must hold.
 
-The reporting helpers here (`Check`, `write_outputs`, `CliError`, list parsers) are shared
-with `ntk.verify_theorem72`.
+The report framework (`Check`, the outputs, the CLI wrapper) is `ntk.report`.
 """
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import functools
-import json
 import math
 import os
 import sys
-from typing import Any, Callable, Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from scipy import stats
 
+from ntk.report import (FLOAT_TOL, Z_MAX, Check, CliError, fail_on_error, make_parser,
+                        parse_list, run_cli, z_score)
 from sketchjax import theory as th
-from sketchjax.atomic import atomic_write, atomic_write_text
+from sketchjax.atomic import check_writable
+from sketchjax.data.random_data import sparse_batch
+from sketchjax.inputs import chi_input
+from sketchjax.models import create_model
+from sketchjax.scorers import snip_scores, synflow_scores
 from sketchjax.sketch import sketch_mask
 
 PROG = "python -m ntk.verify_linear"
 DEFAULT_OUT = os.path.join("results", "theory", "linear")
-Z_MAX = 4.0          # Monte Carlo agreement: within 4 standard errors
-FLOAT_TOL = 1e-4     # float32 identities, relative
-
-
-# ============================================================================================
-# Shared reporting helpers.
-
-class CliError(Exception):
-    """A bad flag: one message, exit status 2."""
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):  # argparse would print the usage and exit; we want one line
-        raise CliError(message)
-
-
-def make_parser(prog: str, description: str) -> argparse.ArgumentParser:
-    """An ArgumentParser whose errors raise CliError instead of exiting."""
-    return _Parser(prog=prog, description=description,
-                   formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-
-
-def parse_list(text: str, kind: Callable, name: str, low=None, high=None,
-               low_open: bool = False) -> list:
-    """'1,2,3' -> [1, 2, 3] of `kind`, each in [low, high] ((low, high] if low_open); sorted,
-    unique."""
-    try:
-        values = [kind(v) for v in str(text).split(",") if v.strip()]
-    except ValueError:
-        raise CliError(f"{name} must be a comma-separated list of {kind.__name__}s; "
-                       f"got {text!r}") from None
-    if not values:
-        raise CliError(f"{name} is empty")
-    for v in values:
-        if (not math.isfinite(v) or (low is not None and (v <= low if low_open else v < low))
-                or (high is not None and v > high)):
-            interval = (f"{'(' if low_open else '['}{low}, {high if high is not None else 'inf'}"
-                        f"{']' if high is not None else ')'}")
-            raise CliError(f"{name}: {v} is outside {interval}")
-    return sorted(set(values))
-
-
-def check_out_dir(path: str) -> str:
-    """The output directory: must be creatable; an existing file there is an error."""
-    if os.path.exists(path) and not os.path.isdir(path):
-        raise CliError(f"--out {path!r} exists and is not a directory")
-    parent = os.path.dirname(os.path.abspath(path)) or "."
-    while not os.path.exists(parent):
-        parent = os.path.dirname(parent)
-    if not os.access(parent if not os.path.isdir(path) else path, os.W_OK):
-        raise CliError(f"--out {path!r} is not writable")
-    return path
-
-
-@dataclasses.dataclass
-class Check:
-    """One checked statement: a row of summary.json / summary.md."""
-    id: str
-    statement: str
-    holds: bool | None
-    measured: float | None
-    bound: float | None
-    must_hold: bool = True
-    settings: dict = dataclasses.field(default_factory=dict)
-    note: str = ""
-    details: Any = None
-
-    @property
-    def ratio(self) -> float | None:
-        if self.measured is None or self.bound is None:
-            return None
-        if self.bound == 0:
-            return 0.0 if self.measured == 0 else math.inf
-        return self.measured / self.bound
-
-    @property
-    def failed(self) -> bool:
-        return self.must_hold and self.holds is False
-
-    def to_json(self) -> dict:
-        out = {"id": self.id, "statement": self.statement, "holds": self.holds,
-               "must_hold": self.must_hold, "measured": self.measured, "bound": self.bound,
-               "ratio": self.ratio, "settings": self.settings, "note": self.note}
-        if self.details is not None:
-            out["details"] = self.details
-        return jsonable(out)
-
-
-def jsonable(x):
-    """Numbers as plain floats, non-finite ones as the strings 'inf', '-inf', 'nan'."""
-    if isinstance(x, dict):
-        return {str(k): jsonable(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [jsonable(v) for v in x]
-    if isinstance(x, (bool, np.bool_)):
-        return bool(x)
-    if isinstance(x, (int, np.integer)):
-        return int(x)
-    if isinstance(x, (float, np.floating)):
-        x = float(x)
-        return x if math.isfinite(x) else ("nan" if math.isnan(x) else
-                                           ("inf" if x > 0 else "-inf"))
-    if hasattr(x, "shape") and hasattr(x, "dtype"):   # a 0-d jax or numpy array
-        return jsonable(np.asarray(x).tolist())
-    return x
-
-
-def fmt(x, digits: int = 4) -> str:
-    """A number for a table: 4 significant digits, 'inf', '-' for None."""
-    if x is None:
-        return "-"
-    if isinstance(x, str):
-        return x
-    if isinstance(x, (bool, np.bool_)):
-        return "yes" if x else "NO"
-    x = float(x)
-    if not math.isfinite(x):
-        return "nan" if math.isnan(x) else ("inf" if x > 0 else "-inf")
-    return f"{x:.{digits}g}"
-
-
-def _settings_text(settings: dict) -> str:
-    parts = []
-    for k, v in settings.items():
-        if isinstance(v, (list, tuple)):
-            v = ",".join(fmt(a, 3) if isinstance(a, float) else str(a) for a in v)
-        elif isinstance(v, float):
-            v = fmt(v, 3)
-        parts.append(f"{k}={v}")
-    return ", ".join(parts)
-
-
-def _cell(text: str) -> str:
-    """Text for a markdown table cell: pipes escaped."""
-    return str(text).replace("|", "\\|")
-
-
-def checks_markdown(checks: Sequence[Check]) -> str:
-    """The checks as a markdown table."""
-    lines = ["| id | statement | holds | must hold | measured | bound | ratio | settings |",
-             "|---|---|---|---|---|---|---|---|"]
-    for c in checks:
-        holds = "skipped" if c.holds is None else ("yes" if c.holds else "**NO**")
-        statement = c.statement + (f" ({c.note})" if c.note else "")
-        lines.append(f"| {_cell(c.id)} | {_cell(statement)} | {holds} | "
-                     f"{'yes' if c.must_hold else 'no'} | {fmt(c.measured)} | {fmt(c.bound)} | "
-                     f"{fmt(c.ratio, 3)} | {_cell(_settings_text(c.settings))} |")
-    return "\n".join(lines) + "\n"
-
-
-def write_outputs(out_dir: str, checks: Sequence[Check], figures: dict, title: str,
-                  preamble: str = "", extra_md: str = "") -> list[str]:
-    """summary.json, summary.md and one PNG per figure, each written atomically.
-
-    Returns the paths written.
-    """
-    os.makedirs(out_dir, exist_ok=True)
-    written = []
-    json_path = os.path.join(out_dir, "summary.json")
-
-    atomic_write_text(json_path, json.dumps([c.to_json() for c in checks], indent=1,
-                                            allow_nan=False) + "\n")
-    written.append(json_path)
-
-    md_path = os.path.join(out_dir, "summary.md")
-    text = f"## {title}\n\n" + (preamble + "\n\n" if preamble else "") + checks_markdown(checks)
-    if extra_md:
-        text += "\n" + extra_md
-    atomic_write_text(md_path, text)
-    written.append(md_path)
-
-    for name, fig in figures.items():
-        path = os.path.join(out_dir, name)
-        atomic_write(path, lambda f, fig=fig: fig.savefig(f, format="png", dpi=120,
-                                                          bbox_inches="tight"))
-        written.append(path)
-    return written
-
-
-def finish(prog: str, checks: Sequence[Check], report_only: bool, written: Sequence[str]) -> int:
-    """Print the verdict; the exit status (1 if a must-hold statement failed)."""
-    failed = [c for c in checks if c.failed]
-    informative = [c for c in checks if not c.must_hold and c.holds is False]
-    print(f"{prog}: {sum(c.holds is True for c in checks)}/{len(checks)} statements hold; "
-          f"wrote {', '.join(written)}")
-    for c in informative:
-        print(f"  as printed in the paper, does not hold (expected, see note): {c.id}: "
-              f"measured {fmt(c.measured)} vs bound {fmt(c.bound)} (ratio {fmt(c.ratio, 3)})")
-    for c in failed:
-        print(f"  FAILED {c.id}: {c.statement}: measured {fmt(c.measured)} vs bound "
-              f"{fmt(c.bound)} (ratio {fmt(c.ratio, 3)}) {_settings_text(c.settings)}",
-              file=sys.stderr)
-    if failed and not report_only:
-        return 1
-    return 0
-
-
-def run_cli(prog: str, parse: Callable, run: Callable, argv=None) -> int:
-    """Parse (CliError -> one message, exit 2), run, write, report."""
-    try:
-        args = parse(argv)
-    except CliError as e:
-        print(f"{prog}: error: {e} (see --help)", file=sys.stderr)
-        return 2
-    import matplotlib
-    matplotlib.use("Agg")
-    checks, figures, title, preamble, extra_md = run(args)
-    written = write_outputs(args.out, checks, figures, title, preamble, extra_md)
-    print(checks_markdown(checks))
-    if extra_md:
-        print(extra_md)
-    return finish(prog, checks, args.report_only, written)
 
 
 # ============================================================================================
@@ -292,16 +83,14 @@ def parse_args(argv=None) -> argparse.Namespace:
     else:
         args.draws = parse_list(args.draws, int, "--draws", 1, 10_000_000)
     args.perturbations = parse_list(args.perturbations, float, "--perturbations", 0.0, 1e3)
-    check_out_dir(args.out)
+    check_writable(args.out, folder=True)   # SketchjaxError: one line, exit 2 (run_cli)
     return args
 
 
-def _z(mc_mean, mc_se, exact) -> float:
-    """(Monte Carlo mean - exact) / standard error; 0 when both agree exactly."""
-    diff = float(mc_mean) - float(exact)
-    if mc_se == 0:
-        return 0.0 if diff == 0 else math.inf
-    return diff / float(mc_se)
+def _max(values) -> float:
+    """The largest value, nan if any is nan: Python's max drops a nan that is not first, which
+    would let a broken estimate pass a check."""
+    return float(np.max(np.asarray(list(values), np.float64)))
 
 
 def run(args: argparse.Namespace):
@@ -332,14 +121,14 @@ def run(args: argparse.Namespace):
     # ---------------------------------------------------------------- B.1: unbiasedness
     p_given = th.p0(x_given, w0)
     s_b1 = sorted({draws[0], draws[len(draws) // 2], draws[-1]})
-    worst, per_s = 0.0, []
+    per_s = []
     for i, s in enumerate(s_b1):
         feats = th.monte_carlo_features(jax.random.fold_in(keys["b1"], i), x_given, w_gd,
                                         p_given, s, args.samples)
         mean, se = th.mean_and_stderr(feats)
         z = np.abs(np.asarray((mean - x_given.T @ w_gd) / se))
         per_s.append({"s": s, "max_abs_z": float(z.max())})
-        worst = max(worst, float(z.max()))
+    worst = _max(r["max_abs_z"] for r in per_s)
     checks.append(Check(
         "B.1", "E_m[X^T(w* . m)] = X^T w*: Monte Carlo mean within 4 SE, every coordinate",
         worst <= Z_MAX, worst, Z_MAX,
@@ -357,36 +146,36 @@ def run(args: argparse.Namespace):
         exact = float(th.expected_error(x_given, w_gd, p_tilde, s))
         bound = float(th.lemma43_bound(x_given, x_train, w0, w_gd, s))
         rows_b2.append({"s": s, "mc": float(mean), "se": float(se), "exact": exact,
-                        "z": _z(mean, se, exact), "lemma43_bound": bound})
+                        "z": z_score(mean, se, exact), "lemma43_bound": bound})
         errs = th.monte_carlo_errors(jax.random.fold_in(keys["l41"], i), x_given, w0, p_given,
                                      s, args.samples)
         mean, se = th.mean_and_stderr(errs)
         exact41 = float(th.lemma41_expected_error(x_given, w0, s))
         rows_41.append({"s": s, "mc": float(mean), "se": float(se), "exact": exact41,
-                        "z": _z(mean, se, exact41),
+                        "z": z_score(mean, se, exact41),
                         "b2_form": float(th.expected_error(x_given, w0, p_given, s))})
-    zb2 = max(abs(r["z"]) for r in rows_b2)
+    zb2 = _max(abs(r["z"]) for r in rows_b2)
     checks.append(Check(
         "B.2/4.3", "E_m E(m) = (1/s) sum_k ||X_(k)||^2 w*_k^2/p_k - (1/s)||X^T w*||^2 (exact), "
         "p = p0(X~, w0) from other data: closed form vs Monte Carlo",
         zb2 <= Z_MAX, zb2, Z_MAX, settings={**base, "s": draws, "masks": args.samples},
         note="measured = max |z| over s", details=rows_b2))
-    r43 = max(r["exact"] / r["lemma43_bound"] for r in rows_b2)
+    # The worst s (the first nan, if any, so that it fails the check).
+    w43 = rows_b2[int(np.argmax([r["exact"] / r["lemma43_bound"] for r in rows_b2]))]
     checks.append(Check(
         "4.3", "E_m E(m) <= (1/s) sum_k [sum_j ||X~_(j)|| |w0_j|]/(||X~_(k)|| |w0_k|) "
-        "||X_(k)||^2 w*_k^2", r43 <= 1.0 + FLOAT_TOL,
-        max(r["exact"] for r in rows_b2 if r["exact"] / r["lemma43_bound"] == r43),
-        max(r["lemma43_bound"] for r in rows_b2 if r["exact"] / r["lemma43_bound"] == r43),
+        "||X_(k)||^2 w*_k^2", w43["exact"] / w43["lemma43_bound"] <= 1.0 + FLOAT_TOL,
+        w43["exact"], w43["lemma43_bound"],
         settings={**base, "s": draws}, note="worst s; exact E_m vs the bound",
         details=[{"s": r["s"], "exact": r["exact"], "bound": r["lemma43_bound"]}
                  for r in rows_b2]))
-    z41 = max(abs(r["z"]) for r in rows_41)
+    z41 = _max(abs(r["z"]) for r in rows_41)
     checks.append(Check(
         "4.1", "w* = w0: E_m E(m) = (1/s)(sum_k ||X_(k)|| |w0_k|)^2 - (1/s)||X^T w0||^2: "
         "closed form vs Monte Carlo", z41 <= Z_MAX, z41, Z_MAX,
         settings={**base, "s": draws, "masks": args.samples},
         note="measured = max |z| over s", details=rows_41))
-    rel41 = max(abs(r["exact"] - r["b2_form"]) / r["exact"] for r in rows_41)
+    rel41 = _max(abs(r["exact"] - r["b2_form"]) / r["exact"] for r in rows_41)
     checks.append(Check(
         "4.1=B.2", "Lemma 4.1's closed form equals B.2's with w* = w0, p = p0",
         rel41 <= FLOAT_TOL, rel41, FLOAT_TOL, settings={**base, "s": draws},
@@ -411,14 +200,14 @@ def run(args: argparse.Namespace):
         note="the proof uses (sum_k a_k)^2 <= sum_k a_k^2 for a_k >= 0, which is reversed; "
              "the exact value is (c_n/s)(||w0||_1^2 - ||w0||^2), about (2/pi)(d-1) times "
              "the bound for Gaussian w0", details=l42))
-    z42 = max(abs(_z(r["mc"], r["se"], r["exact"])) for r in l42)
+    z42 = _max(abs(z_score(r["mc"], r["se"], r["exact"])) for r in l42)
     checks.append(Check(
         "4.2-exact", "X ~ N(0, 1/n): E_X E_m E(m) = (c_n/s)(||w0||_1^2 - ||w0||_2^2), "
         "c_n = (E||X_(k)||)^2 (derived from Lemma 4.1): formula vs Monte Carlo over X and m",
         z42 <= Z_MAX, z42, Z_MAX, settings={**base, "s": draws, "x_draws": args.x_draws},
         note="measured = max |z| over s"))
-    r42c = max(r["exact"] * r["s"] / float(jnp.sum(jnp.abs(w0)) ** 2 - jnp.sum(w0 ** 2))
-               for r in l42)
+    r42c = _max(r["exact"] * r["s"] / float(jnp.sum(jnp.abs(w0)) ** 2 - jnp.sum(w0 ** 2))
+                for r in l42)
     checks.append(Check(
         "4.2-corrected", "X ~ N(0, 1/n): E_X E_m E(m) <= (||w0||_1^2 - ||w0||_2^2)/s",
         r42c <= 1.0 + FLOAT_TOL, r42c, 1.0, settings={**base, "s": draws},
@@ -441,7 +230,7 @@ def run(args: argparse.Namespace):
         note="measured = exact E_X E_m (formula checked by 4.4-exact); the proof bounds "
              "sum_k (w*_k-w0_k)^2/|w0_k| by ||w*-w0||^2/||w0||_inf, the wrong direction",
         details=t44))
-    z44 = max(abs(_z(r["mc"], r["se"], r["exact"])) for r in t44)
+    z44 = _max(abs(z_score(r["mc"], r["se"], r["exact"])) for r in t44)
     checks.append(Check(
         "4.4-exact", "E_X E_m E(m) = (c_n/s)(||w0||_1 sum_k w*_k^2/|w0_k| - ||w*||^2) "
         "(derived from B.2): formula vs Monte Carlo over X and m, w* from GD",
@@ -462,7 +251,7 @@ def run(args: argparse.Namespace):
         mc, se = float(mcs[j]), float(ses[j])
         corrected_ratios.append(exact / corrected)
         pert_rows.append({"eps": eps, "exact": exact, "mc": mc, "se": se,
-                          "z": _z(mc, se, exact), "paper_bound": bound,
+                          "z": z_score(mc, se, exact), "paper_bound": bound,
                           "corrected_bound": corrected})
         checks.append(Check(
             f"4.4/eps={eps:g}", "Theorem 4.4 as printed, w* = w0 + eps N(0, 1/d)",
@@ -470,13 +259,13 @@ def run(args: argparse.Namespace):
             settings={**base, "eps": eps, "rel_change":
                       float(jnp.linalg.norm(w_star - w0) / jnp.linalg.norm(w0)), "s": s_ref},
             note="measured = exact E_X E_m"))
-    zp = max(abs(r["z"]) for r in pert_rows)
+    zp = _max(abs(r["z"]) for r in pert_rows)
     checks.append(Check(
         "4.4-exact/eps", "the E_X E_m formula vs Monte Carlo for every synthetic w*",
         zp <= Z_MAX, zp, Z_MAX,
         settings={**base, "eps": args.perturbations, "s": s_ref, "x_draws": args.x_draws},
         note="measured = max |z|", details=pert_rows))
-    worst_c = max(corrected_ratios)
+    worst_c = _max(corrected_ratios)
     checks.append(Check(
         "4.4-corrected", "E_X E_m E(m) <= (1/s)||w0||_1(||w*-w0||^2/min_k|w0_k| + "
         "2||w*-w0||_1 + ||w0||_1), for GD w* and every synthetic w*",
@@ -490,7 +279,7 @@ def run(args: argparse.Namespace):
             "exact": float(th.lemma45_expected_error(w_gd, r["s"])),
             "bound": float(th.lemma45_bound(w_gd, r["s"])),
             "expanded": float(th.lemma45_bound_expanded(w0, w_gd, r["s"]))} for r in ex]
-    z45 = max(abs(_z(r["mc"], r["se"], r["exact"])) for r in l45)
+    z45 = _max(abs(z_score(r["mc"], r["se"], r["exact"])) for r in l45)
     checks.append(Check(
         "4.5-exact", "uniform mask (m_i = d/s per draw): E_X E_m E(m) = ((d-1)/s)||w*||^2 "
         "(derived): formula vs Monte Carlo, w* from GD", z45 <= Z_MAX, z45, Z_MAX,
@@ -502,7 +291,7 @@ def run(args: argparse.Namespace):
         all(r["mc"] - Z_MAX * r["se"] <= r["bound"] and r["exact"] <= r["bound"] for r in l45),
         ref["mc"], ref["bound"], settings={**base, "s": s_ref, "x_draws": args.x_draws},
         note="measured = Monte Carlo E_X E_m; holds at every s"))
-    rel45 = max(abs(r["expanded"] - r["bound"]) / r["bound"] for r in l45)
+    rel45 = _max(abs(r["expanded"] - r["bound"]) / r["bound"] for r in l45)
     checks.append(Check(
         "4.5=", "(d/s)||w*||^2 = (d/s)(||w*-w0||^2 + 2 w*^T w0) - (d/s)||w0||^2",
         rel45 <= FLOAT_TOL, rel45, FLOAT_TOL, settings={**base, "s": draws},
@@ -533,9 +322,9 @@ def run(args: argparse.Namespace):
     # ---------------------------------------------------------------- Sections 5 and 6
     checks.extend(_check_synflow(keys["synflow"], d, n, base))
     bar.update()
-    checks.append(_check_chi(keys["chi"], base))
+    checks.extend(_check_chi(keys["chi"], base))
     bar.update()
-    checks.append(_check_snip(keys["snip"], d, n, base))
+    checks.extend(_check_snip(keys["snip"], d, n, base))
     bar.update()
     bar.close()
 
@@ -625,52 +414,47 @@ def _expectations_over_x(key, w0, w_gd, n, draws, num_x):
     return rows
 
 
-def _check_synflow(key, d, n, base) -> list[Check]:
-    """Section 5: SynFlow on the linear model with input ||X_(i)|| scores ||X_(i)|| |w_i|."""
-    statement = ("SynFlow on the linear model with input x_i = ||X_(i)|| gives scores "
-                 "||X_(i)|| |w_i| (= p0 once normalised), through the library's scorer")
-    try:
-        from sketchjax import scorers
-        from sketchjax.models import create_model
-        fn = getattr(scorers, "synflow_scores", None) or getattr(scorers, "synflow")
-    except (ImportError, AttributeError) as e:
-        return [Check("5/synflow", statement, None, None, None, must_hold=False,
-                      settings=base, note=f"skipped: {e}")]
-    kx, kw = jax.random.split(key)
-    x = th.gaussian_data(kx, d, n)
-    w = jax.random.normal(kw, (d,), jnp.float32)
+SYNFLOW_STATEMENT = ("SynFlow on the linear model with input x_i = ||X_(i)|| gives scores "
+                     "||X_(i)|| |w_i| (= p0 once normalised), through the library's scorer")
+CHI_STATEMENT = ("the library's chi input (n = 128) has the law of ||X_(i)|| for X ~ N(0, 1/n): "
+                 "KS tests against chi_n/sqrt(n) and against sampled row norms; moments")
+SNIP_STATEMENT = ("SNIP with l1 loss on data with one non-zero per row of X (the library's "
+                  "sparse batch) induces p_j = |w_j| ||X_(j)|| / sum_k |w_k| ||X_(k)|| = p0")
+
+
+def _linear_apply_fn():
+    """The library's linear model (one output) as apply_fn(params, batch_stats, inputs)."""
     model = create_model("linear", num_classes=1)
-    params = {"Dense_0": {"kernel": w[:, None]}}
 
     def apply_fn(p, batch_stats, inputs):
         return model.apply({"params": p}, inputs)
+    return apply_fn
+
+
+@fail_on_error("5/synflow", SYNFLOW_STATEMENT)
+def _check_synflow(key, d, n, base) -> list[Check]:
+    """Section 5: SynFlow on the linear model with input ||X_(i)|| scores ||X_(i)|| |w_i|."""
+    kx, kw = jax.random.split(key)
+    x = th.gaussian_data(kx, d, n)
+    w = jax.random.normal(kw, (d,), jnp.float32)
+    params = {"Dense_0": {"kernel": w[:, None]}}
     inputs = th.row_norms(x)[None, :]
     expected = np.asarray(th.row_norms(x) * jnp.abs(w))
-    import inspect
-    options = {"rescale": False} if "rescale" in inspect.signature(fn).parameters else {}
-    got = np.asarray(fn(apply_fn, params, {}, inputs, **options)["Dense_0"]["kernel"][:, 0])
+    got = np.asarray(synflow_scores(_linear_apply_fn(), params, {}, inputs)
+                     ["Dense_0"]["kernel"][:, 0])
     err = float(np.max(np.abs(got - expected)) / np.max(expected))
     p = np.asarray(th.p0(x, w))
     err_p = float(np.max(np.abs(got / got.sum() - p)) / np.max(p))
-    out = [Check("5/synflow", statement, err <= FLOAT_TOL, err, FLOAT_TOL,
-                 settings={**base, **options},
-                 note="measured = max |score - ||X_(i)|| |w_i|| / max"),
-           Check("5/synflow-p0", "SynFlow scores normalised = p0", err_p <= FLOAT_TOL, err_p,
-                 FLOAT_TOL, settings=base, note="measured = max |p_synflow - p0| / max p0")]
-    return out
+    return [Check("5/synflow", SYNFLOW_STATEMENT, err <= FLOAT_TOL, err, FLOAT_TOL,
+                  settings=base, note="measured = max |score - ||X_(i)|| |w_i|| / max"),
+            Check("5/synflow-p0", "SynFlow scores normalised = p0", err_p <= FLOAT_TOL, err_p,
+                  FLOAT_TOL, settings=base, note="measured = max |p_synflow - p0| / max p0")]
 
 
-def _check_chi(key, base) -> Check:
+@fail_on_error("5/chi", CHI_STATEMENT)
+def _check_chi(key, base) -> list[Check]:
     """Section 5: the chi input generator has the law of ||X_(i)||, X ~ N(0, 1/n), n = 128."""
-    from scipy import stats
     n_chi, num = 128, 20000
-    statement = ("the library's chi input (n = 128) has the law of ||X_(i)|| for X ~ N(0, 1/n): "
-                 "KS tests against chi_n/sqrt(n) and against sampled row norms; moments")
-    try:
-        from sketchjax.inputs import chi_input
-    except ImportError as e:
-        return Check("5/chi", statement, None, None, None, must_hold=False, settings=base,
-                     note=f"skipped: {e}")
     k1, k2 = jax.random.split(key)
     sample = np.asarray(chi_input(k1, (num,), n=n_chi), np.float64).ravel()
     rows = np.asarray(th.row_norms(th.gaussian_data(k2, num, n_chi)), np.float64)
@@ -680,45 +464,34 @@ def _check_chi(key, base) -> Check:
         sample.std(ddof=1) / math.sqrt(num))
     sq = sample ** 2
     z_sq = (sq.mean() - 1.0) / (sq.std(ddof=1) / math.sqrt(num))
-    holds = min(p_law, p_two) >= 1e-3 and max(abs(z_mean), abs(z_sq)) <= Z_MAX
-    return Check("5/chi", statement, holds, min(p_law, p_two), 1e-3,
-                 settings={**base, "n_chi": n_chi, "samples": num, "ks_p_law": p_law,
-                           "ks_p_rows": p_two, "z_mean": float(z_mean),
-                           "z_mean_sq": float(z_sq)},
-                 note="measured = smaller KS p-value (must be >= 1e-3); |z| of E x and "
-                      "E x^2 = 1 must be <= 4")
+    p_min = float(np.min([p_law, p_two]))   # nan if either is, so that nan fails
+    holds = p_min >= 1e-3 and _max([abs(z_mean), abs(z_sq)]) <= Z_MAX
+    return [Check("5/chi", CHI_STATEMENT, holds, p_min, 1e-3,
+                  settings={**base, "n_chi": n_chi, "samples": num, "ks_p_law": p_law,
+                            "ks_p_rows": p_two, "z_mean": float(z_mean),
+                            "z_mean_sq": float(z_sq)},
+                  note="measured = smaller KS p-value (must be >= 1e-3); |z| of E x and "
+                       "E x^2 = 1 must be <= 4")]
 
 
-def _check_snip(key, d, n, base) -> Check:
+@fail_on_error("6/snip", SNIP_STATEMENT)
+def _check_snip(key, d, n, base) -> list[Check]:
     """Section 6: SNIP (l1 loss) on data with one non-zero per row of X induces p0."""
-    statement = ("SNIP with l1 loss on data with one non-zero per row of X (the library's "
-                 "sparse batch) induces p_j = |w_j| ||X_(j)|| / sum_k |w_k| ||X_(k)|| = p0")
-    try:
-        from sketchjax import scorers
-        from sketchjax.data.random_data import sparse_batch
-        from sketchjax.models import create_model
-        fn = getattr(scorers, "snip_scores", None) or getattr(scorers, "snip")
-    except (ImportError, AttributeError) as e:
-        return Check("6/snip", statement, None, None, None, must_hold=False, settings=base,
-                     note=f"skipped: {e}")
     kx, kw = jax.random.split(key)
     images, labels = sparse_batch(kx, n, (d, 1), 1)
     x = jnp.reshape(images, (n, d)).T
     nonzeros_per_row = np.count_nonzero(np.asarray(x), axis=1)
     w = jax.random.normal(kw, (d,), jnp.float32)
-    model = create_model("linear", num_classes=1)
-
-    def apply_fn(p, batch_stats, inputs):
-        return model.apply({"params": p}, inputs)
-    scores = fn(apply_fn, {"Dense_0": {"kernel": w[:, None]}}, {}, images[None], labels[None],
-                loss="l1")
+    scores = snip_scores(_linear_apply_fn(), {"Dense_0": {"kernel": w[:, None]}}, {},
+                         images[None], labels[None], loss="l1")
     got = np.asarray(scores["Dense_0"]["kernel"][:, 0], np.float64)
     p = np.asarray(th.p0(x, w), np.float64)
     err = float(np.max(np.abs(got / got.sum() - p)) / p.max())
     holds = err <= FLOAT_TOL and bool(np.all(nonzeros_per_row == 1))
-    return Check("6/snip", statement, holds, err, FLOAT_TOL,
-                 settings={**base, "rows_with_one_nonzero": int(np.sum(nonzeros_per_row == 1))},
-                 note="measured = max |p_snip - p0| / max p0")
+    return [Check("6/snip", SNIP_STATEMENT, holds, err, FLOAT_TOL,
+                  settings={**base,
+                            "rows_with_one_nonzero": int(np.sum(nonzeros_per_row == 1))},
+                  note="measured = max |p_snip - p0| / max p0")]
 
 
 # ============================================================================================

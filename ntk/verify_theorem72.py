@@ -22,8 +22,9 @@ import time
 
 import numpy as np
 
-from ntk.verify_linear import (FLOAT_TOL, Z_MAX, Check, CliError, fmt, make_parser, parse_list,
-                               check_out_dir, run_cli)
+from ntk.report import (FLOAT_TOL, Z_MAX, Check, CliError, fmt, make_parser, parse_list, run_cli,
+                        z_score)
+from sketchjax.atomic import check_writable
 
 PROG = "python -m ntk.verify_theorem72"
 DEFAULT_OUT = os.path.join("results", "theory", "theorem72")
@@ -67,7 +68,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     if not 0.0 < args.lr_fraction <= 1.0:
         raise CliError(f"--lr-fraction must be in (0, 1] (the theorem needs eta0 <= "
                        f"eta_critical); got {args.lr_fraction}")
-    check_out_dir(args.out)
+    check_writable(args.out, folder=True)   # SketchjaxError: one line, exit 2 (run_cli)
     return args
 
 
@@ -150,7 +151,7 @@ def _checks_for(res: dict, args, setup) -> list[Check]:
     ]
     for row in res["rows"]:
         s = row["s"]
-        z = (row["lhs"] - row["closed_form"]) / row["lhs_stderr"] if row["lhs_stderr"] else 0.0
+        z = z_score(row["lhs"], row["lhs_stderr"], row["closed_form"])
         out.append(Check(
             f"7.2/MC N={w} s={s}", "LHS by Monte Carlo = its exact value (Lemma B.2 with J_t, "
             "theta_t and p from J_0, theta_0)", abs(z) <= Z_MAX, abs(z), Z_MAX,

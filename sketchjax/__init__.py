@@ -1,24 +1,56 @@
 """sketchjax: pruning at initialization in JAX/Flax, with the sketching view of Bar & Giryes.
 
-Public API (tensorflow and neural-tangents are not imported here, so pruning starts fast):
-models (`init_model`, `create_model`), scorers, selection rules (`select`, `sketch_mask`,
-`threshold_mask`, `layerwise_sample_mask`), the pruning loop (`PruneConfig`, `prune`) and
-mask files (`Mask`, `save_mask`, `load_mask`, `validate_mask`).
+The public API, re-exported here and loaded on first use (so that `sketchjax.names`, which the
+command-line tools read their choices from, imports without jax):
+
+- models: `init_model`, `create_model`, `model_spec`, `MODEL_NAMES`;
+- scores and selections: the scorers, `select`, `threshold_mask`, `layerwise_sample_mask`,
+  `sketch_mask` (Algorithm 1), `kth_smallest`, and the one count rule `kept_count`;
+- pruning: `PruneConfig`, `prune` (the loop on a model), `IMPConfig`, `run_imp`;
+- mask files: `Mask`, `save_mask`, `load_mask`, `validate_mask`, and `MaskSpec` /
+  `make_mask` (masks named by their config, computed once);
+- training: `TrainConfig`, `plan_run`, `train`, `TrainOverrides`, `train_from_mask`.
+
+TensorFlow and neural-tangents are never imported by these.
 """
-__version__ = "0.1.0"
+from __future__ import annotations
 
-from sketchjax.errors import SketchjaxError
-from sketchjax.masks import Mask, load_mask, save_mask, validate_mask
-from sketchjax.models.registry import MODEL_NAMES, ModelBundle, create_model, init_model
-from sketchjax.pruning import PruneConfig, prune
-from sketchjax.scorers import (grasp_scores, magnitude_scores, random_scores, snip_scores,
-                               synflow_scores)
-from sketchjax.sketch import (kth_smallest, layerwise_sample_mask, select, sketch_mask,
-                              threshold_mask)
+import importlib
 
-__all__ = [
-    "MODEL_NAMES", "Mask", "ModelBundle", "PruneConfig", "SketchjaxError", "create_model",
-    "grasp_scores", "init_model", "kth_smallest", "layerwise_sample_mask", "load_mask",
-    "magnitude_scores", "prune", "random_scores", "save_mask", "select", "sketch_mask",
-    "snip_scores", "synflow_scores", "threshold_mask", "validate_mask",
-]
+from sketchjax.version import __version__
+
+_EXPORTS = {
+    "SketchjaxError": "sketchjax.errors",
+    "kept_count": "sketchjax.counts",
+    "Mask": "sketchjax.masks", "load_mask": "sketchjax.masks", "save_mask": "sketchjax.masks",
+    "validate_mask": "sketchjax.masks", "layer_table": "sketchjax.masks",
+    "MODEL_NAMES": "sketchjax.models.registry", "ModelBundle": "sketchjax.models.registry",
+    "create_model": "sketchjax.models.registry", "init_model": "sketchjax.models.registry",
+    "model_spec": "sketchjax.models.registry",
+    "PruneConfig": "sketchjax.pruning", "prune": "sketchjax.pruning",
+    "grasp_scores": "sketchjax.scorers", "magnitude_scores": "sketchjax.scorers",
+    "random_scores": "sketchjax.scorers", "snip_scores": "sketchjax.scorers",
+    "synflow_scores": "sketchjax.scorers",
+    "kth_smallest": "sketchjax.sketch", "layerwise_sample_mask": "sketchjax.sketch",
+    "select": "sketchjax.sketch", "sketch_mask": "sketchjax.sketch",
+    "threshold_mask": "sketchjax.sketch",
+    "IMPConfig": "sketchjax.imp", "run_imp": "sketchjax.imp",
+    "MaskSpec": "sketchjax.mask_store", "make_mask": "sketchjax.mask_store",
+    "TrainConfig": "sketchjax.training", "TrainOverrides": "sketchjax.training",
+    "plan_run": "sketchjax.training", "train": "sketchjax.training",
+    "train_from_mask": "sketchjax.training",
+}
+
+__all__ = ["__version__", *sorted(_EXPORTS)]
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'sketchjax' has no attribute {name!r}")
+
+
+def __dir__():
+    return __all__

@@ -1,4 +1,5 @@
-"""Atomic file writes: a temporary file beside the target, then a rename.
+"""Atomic file writes (a temporary file beside the target, then a rename), and the check,
+made before any work, that a target can be written.
 
 An interrupted run never leaves a half-written mask, checkpoint, cache or report.
 """
@@ -10,6 +11,37 @@ from pathlib import Path
 from typing import BinaryIO, Callable, Mapping
 
 import numpy as np
+
+from sketchjax.errors import SketchjaxError
+
+
+def check_writable(path: str | os.PathLike, *, folder: bool = False) -> Path:
+    """Check that `path` (a file, or a folder if `folder`) can be written; create nothing.
+
+    The nearest existing ancestor must be a folder in which a file can really be created
+    (a temporary file is made and removed: `os.access` says yes for root on /proc).
+
+    Raises:
+      SketchjaxError: one message naming the path and the reason.
+    """
+    path = Path(path).expanduser()
+    what = "folder" if folder else "file"
+    if folder and path.exists() and not path.is_dir():
+        raise SketchjaxError(f"output folder {path} exists and is not a folder")
+    if not folder and path.is_dir():
+        raise SketchjaxError(f"output file {path} is a folder; give a file name")
+    existing = path if folder and path.is_dir() else path.parent
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise SketchjaxError(f"cannot write the {what} {path}: {existing} is not a folder")
+    try:
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as err:
+        raise SketchjaxError(f"cannot write the {what} {path}: {existing} is not writable "
+                             f"({err.strerror or err})") from None
+    return path
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> Path:

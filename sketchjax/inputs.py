@@ -11,10 +11,9 @@ import jax
 import jax.numpy as jnp
 
 from sketchjax.data import random_data
-from sketchjax.errors import SketchjaxError
+from sketchjax.errors import check_choice
+from sketchjax.names import SYNFLOW_INPUTS
 
-SYNFLOW_INPUTS = ("ones", "chi")
-PRUNE_DATA = ("real", "normal", "sparse")
 CHI_DIM = 128
 
 
@@ -39,11 +38,10 @@ def chi_input(key: jax.Array, shape: Sequence[int], n: int = CHI_DIM) -> jax.Arr
 
 def synflow_input(kind: str, key: jax.Array, input_shape: Sequence[int]) -> jax.Array:
     """(1, *input_shape) input of kind `ones` or `chi`."""
+    check_choice(kind, SYNFLOW_INPUTS, "SynFlow input")
     if kind == "ones":
         return ones_input(input_shape)
-    if kind == "chi":
-        return chi_input(key, (1, *input_shape))
-    raise SketchjaxError(f"unknown SynFlow input {kind!r}; valid: {', '.join(SYNFLOW_INPUTS)}")
+    return chi_input(key, (1, *input_shape))
 
 
 def random_batches(kind: str, key: jax.Array, num_batches: int, batch_size: int,

@@ -5,6 +5,10 @@ Readable with numpy alone (`np.load(path, allow_pickle=False)`): every key but
 UTF-8 JSON record as a uint8 array (`bytes(arr).decode()`). Binary masks are stored as bool,
 Algorithm 1 masks (values count / (s p)) as float32. Files are written to a temporary name
 in the target folder and renamed, so a crash never leaves a half-written mask.
+
+Every mask's metadata is built by `mask_metadata` (pruning and IMP alike): what made it, for
+which model, dataset and seed, the density asked and realised (total and per layer), and the
+versions.
 """
 from __future__ import annotations
 
@@ -13,13 +17,14 @@ import json
 import os
 import zipfile
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
 from sketchjax import trees
-from sketchjax.atomic import atomic_savez
+from sketchjax.atomic import atomic_savez, check_writable
 from sketchjax.errors import SketchjaxError
+from sketchjax.version import versions
 
 FORMAT = "sketchjax-mask/1"
 METADATA_KEY = "__metadata__"
@@ -50,22 +55,36 @@ def density_summary(arrays: Mapping[str, np.ndarray]) -> dict[str, Any]:
     return {"kept": kept, "size": size, "density": kept / size, "per_layer": per_layer}
 
 
-def writable_target(path: str | os.PathLike) -> Path:
-    """Check, before any work and without creating anything, that `path` can be written."""
-    path = Path(path)
-    if path.is_dir():
-        raise SketchjaxError(f"output path {path} is a directory; give a file name ending .npz")
-    existing = path.parent
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
-    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
-        raise SketchjaxError(f"cannot write to {path.parent}: {existing} is not a writable folder")
-    return path
+def mask_metadata(arrays: Mapping[str, np.ndarray], *, method: str, model: str, dataset: str,
+                  num_classes: int, input_shape: Sequence[int], seed: int, density: float,
+                  **fields: Any) -> dict[str, Any]:
+    """The metadata record of a mask: the common fields, the realised density (total and per
+    layer, counted from `arrays`) and the versions, plus the method's own `fields`."""
+    realised = density_summary(arrays)
+    return {"method": method, "model": model, "dataset": dataset,
+            "num_classes": int(num_classes), "input_shape": [int(d) for d in input_shape],
+            "seed": int(seed), "density": density, "realised_density": realised["density"],
+            "kept": realised["kept"], "prunable": realised["size"],
+            "per_layer": realised["per_layer"], "versions": versions(), **fields}
+
+
+def layer_table(metadata: Mapping[str, Any]) -> str:
+    """Per-layer kept counts and densities of a mask's metadata as aligned text, layers in
+    natural order (Conv_2 before Conv_10)."""
+    per_layer = metadata["per_layer"]
+    rows = [(p, per_layer[p]["kept"], per_layer[p]["size"], per_layer[p]["density"])
+            for p in sorted(per_layer, key=trees.natural_key)]
+    width = max(len("layer"), *(len(r[0]) for r in rows))
+    lines = [f"{'layer':<{width}}  {'kept':>10}  {'size':>10}  {'density':>8}"]
+    lines += [f"{p:<{width}}  {k:>10,}  {n:>10,}  {d:>8.4f}" for p, k, n, d in rows]
+    lines.append(f"{'total':<{width}}  {metadata['kept']:>10,}  {metadata['prunable']:>10,}  "
+                 f"{metadata['realised_density']:>8.4f}")
+    return "\n".join(lines)
 
 
 def save_mask(path: str | os.PathLike, mask: Mask) -> Path:
     """Write `mask` atomically to `path` (a .npz); returns the path."""
-    path = writable_target(path)
+    path = check_writable(path)
     arrays = {p: (np.asarray(a, bool) if mask.binary else np.asarray(a, np.float32))
               for p, a in mask.arrays.items()}
     record = dict(mask.metadata, format=FORMAT, storage="bool" if mask.binary else "float32")

@@ -2,11 +2,12 @@
 
     for t in 0..T-1:
         scores = scorer(params * mask)
-        d_t = d ** ((t + 1) / T)            # or linear: 1 - (1 - d)(t + 1) / T
-        mask = select(scores, d_t, key_t)    # rebuilt from the scores every round
+        d_t = d ** ((t + 1) / T)                      # or linear: 1 - (1 - d)(t + 1) / T
+        mask = select(scores, kept_count(N, d_t), key_t)   # rebuilt from the scores every round
 
-One compiled function runs a whole round (scores and selection); density and keys are traced
-arguments, so all T rounds reuse one compilation. Selections that draw with replacement
+One compiled function runs a whole round (scores and selection); the kept count and the keys
+are traced arguments, so all T rounds reuse one compilation. The counts are exact Python ints
+(`sketchjax.counts.kept_count`), computed on the host for every round. Selections that draw with replacement
 (`sketch`, `layerwise_sample` with replacement) are one-shot: they run at the last round and
 earlier rounds use the hard threshold. Repeating them every round would compound the loss of
 duplicate draws (s draws from ~s survivors keep ~63% of them) and collapse the mask.
@@ -23,12 +24,12 @@ import jax.numpy as jnp
 import numpy as np
 from tqdm.auto import tqdm
 
-from sketchjax import inputs, scorers, sketch, trees
+from sketchjax import inputs, names, scorers, sketch, trees
+from sketchjax.counts import kept_count
 from sketchjax.errors import SketchjaxError, check_choice
-from sketchjax.masks import Mask, density_summary
+from sketchjax.masks import Mask, mask_metadata
 from sketchjax.models.registry import ModelBundle
 
-SCHEDULES = ("exponential", "linear")
 MAX_KEPT_ERROR = 5   # the reference quits when the threshold's kept count is further off
 
 
@@ -75,12 +76,12 @@ class PruneConfig:
 
     def validate(self) -> "PruneConfig":
         """Raise SketchjaxError on any value outside its range; returns self."""
-        check_choice(self.method, scorers.METHODS, "method")
-        check_choice(self.selection, sketch.SELECTIONS, "selection")
-        check_choice(self.schedule, SCHEDULES, "schedule")
-        check_choice(self.synflow_input, inputs.SYNFLOW_INPUTS, "SynFlow input")
-        check_choice(self.data, inputs.PRUNE_DATA, "pruning data")
-        check_choice(self.snip_loss, scorers.SNIP_LOSSES, "SNIP loss")
+        check_choice(self.method, names.SCORERS, "method")
+        check_choice(self.selection, names.SELECTIONS, "selection")
+        check_choice(self.schedule, names.SCHEDULES, "schedule")
+        check_choice(self.synflow_input, names.SYNFLOW_INPUTS, "SynFlow input")
+        check_choice(self.data, names.PRUNE_DATA, "pruning data")
+        check_choice(self.snip_loss, names.SNIP_LOSSES, "SNIP loss")
         if not (isinstance(self.density, (int, float)) and 0 < self.density <= 1):
             raise SketchjaxError(f"density must be in (0, 1], got {self.density}")
         if self.num_rounds < 1:
@@ -90,6 +91,10 @@ class PruneConfig:
         if self.replacement and self.selection != "layerwise_sample":
             raise SketchjaxError("replacement applies to --selection layerwise_sample only")
         return self
+
+    def record(self) -> dict[str, Any]:
+        """The config as a JSON-able dict, with the round count resolved."""
+        return dict(dataclasses.asdict(self), rounds=self.num_rounds)
 
     @property
     def draws_with_replacement(self) -> bool:
@@ -116,11 +121,6 @@ def selection_at(config: PruneConfig, t: int) -> str:
     if config.draws_with_replacement and t < config.num_rounds - 1:
         return "threshold"
     return config.selection
-
-
-def num_draws(config: PruneConfig, num_weights: int) -> int:
-    """s of Algorithm 1: round(d N)."""
-    return max(1, int(round(config.density * num_weights)))
 
 
 @functools.lru_cache(maxsize=None)
@@ -191,14 +191,16 @@ def _next_scale(scale: jax.Array, total: jax.Array) -> jax.Array:
 
 @functools.partial(jax.jit, static_argnames=("config", "apply_fn", "input_shape",
                                              "num_classes", "selection", "draws"))
-def prune_round(params, batch_stats, mask, density, key, images, labels, input_scale, *,
-                config,
-                apply_fn, input_shape, num_classes, selection, draws):
-    """One round: scores of params * mask, then a selection at `density`.
+def prune_round(params, batch_stats, mask, kept, key, images, labels, input_scale, *,
+                config, apply_fn, input_shape, num_classes, selection, draws):
+    """One round: scores of params * mask, then a selection keeping `kept` weights.
 
     The mask is carried between rounds as one flat vector over the prunable leaves (sorted
     path order), so a round concatenates only the scores.
 
+    Args:
+      kept: int32 scalar, the round's `kept_count` (for `sketch`, the static `draws` is used).
+      draws: s of Algorithm 1 for the `sketch` selection (static), else None.
     Returns:
       (the new flat mask, whether every score was finite, SynFlow's R at this input scale).
     """
@@ -209,9 +211,9 @@ def prune_round(params, batch_stats, mask, density, key, images, labels, input_s
                             score_key, images, labels, input_scale)
     flat_scores = trees.concat(scores)
     new_mask = sketch.select_flat(
-        flat_scores, mask, density, select_key, selection=selection,
+        flat_scores, mask, kept, select_key, selection=selection,
         sizes=trees.sizes(template), num_draws=draws, replacement=config.replacement,
-        signed=config.method in scorers.SIGNED_METHODS)
+        signed=config.method in names.SIGNED_SCORERS)
     return new_mask, jnp.all(jnp.isfinite(flat_scores)), total
 
 
@@ -231,15 +233,15 @@ def prune(bundle: ModelBundle, config: PruneConfig, *, dataset: str = "",
       The Mask with its metadata (realised density, per-layer counts, s, timings).
     """
     config.validate()
-    needs_data = config.method in scorers.DATA_METHODS and config.data == "real"
+    needs_data = config.method in names.DATA_SCORERS and config.data == "real"
     if needs_data and real_data is None:
         raise SketchjaxError(f"{config.method} with real data needs prune batches")
     images, labels = real_data if needs_data else (jnp.zeros(()), jnp.zeros((), jnp.int32))
     key = jax.random.key(config.seed)
     template = trees.prunable(bundle.params)
     n = trees.count_params(template)
+    target = kept_count(n, config.density)
     mask = jnp.ones((n,), jnp.float32)
-    draws = num_draws(config, n) if config.draws_with_replacement else 0
     scaled = (config.method == "synflow" and config.synflow_input_scaling
               and linear_in_input(bundle.params, bundle.batch_stats))
     scale = (synflow_input_scale(config, bundle, jax.random.fold_in(key, 0)) if scaled
@@ -249,12 +251,13 @@ def prune(bundle: ModelBundle, config: PruneConfig, *, dataset: str = "",
     for t in tqdm(range(config.num_rounds), desc=f"{config.method} rounds",
                   disable=not progress or config.num_rounds == 1, leave=False):
         selection = selection_at(config, t)
+        kept = kept_count(n, density_at(config, t))
         mask, round_finite, total = prune_round(
-            bundle.params, bundle.batch_stats, mask, jnp.float32(density_at(config, t)),
+            bundle.params, bundle.batch_stats, mask, jnp.int32(kept),
             jax.random.fold_in(key, t), images, labels, scale, config=compiled_config(config),
             apply_fn=inference_apply(bundle.module),
             input_shape=tuple(bundle.input_shape), num_classes=bundle.num_classes,
-            selection=selection, draws=draws if selection != "threshold" else 0)
+            selection=selection, draws=kept if selection == "sketch" else None)
         finite.append(round_finite)
         if scaled:
             scale = _next_scale(scale, total)
@@ -264,58 +267,39 @@ def prune(bundle: ModelBundle, config: PruneConfig, *, dataset: str = "",
     if bad_rounds:
         raise SketchjaxError(f"{config.method} scores were not finite (inf or nan) in round(s) "
                              f"{bad_rounds[:5]} of {config.num_rounds}; no mask written")
-    realised = density_summary(arrays)
-    if config.selection != "sketch" and not config.replacement:
-        expected = n - int((1 - config.density) * n)
-        if abs(realised["kept"] - expected) > MAX_KEPT_ERROR:
-            raise SketchjaxError(
-                f"pruning kept {realised['kept']} weights, expected {expected} "
-                f"(density {config.density} of {n}): ties in the scores (often zero scores "
-                f"of disconnected weights) make the threshold overshoot; try fewer rounds "
-                f"or another selection")
-    return Mask(arrays, _metadata(config, bundle, dataset, scaled, realised, draws, seconds))
+    metadata = _metadata(config, bundle, dataset, scaled, arrays,
+                         target if config.draws_with_replacement else None, seconds)
+    if not config.draws_with_replacement and abs(metadata["kept"] - target) > MAX_KEPT_ERROR:
+        raise SketchjaxError(
+            f"pruning kept {metadata['kept']} weights, expected {target} "
+            f"(density {config.density} of {n}): ties in the scores (often zero scores "
+            f"of disconnected weights) make the threshold overshoot; try fewer rounds "
+            f"or another selection")
+    return Mask(arrays, metadata)
 
 
 def _metadata(config: PruneConfig, bundle: ModelBundle, dataset: str, scaled: bool,
-              realised: dict, draws: int, seconds: float) -> dict[str, Any]:
+              arrays: dict, draws: Optional[int], seconds: float) -> dict[str, Any]:
     """The record stored with the mask."""
-    import flax
-    import sketchjax
-
     inputs_record: dict[str, Any] = {}
     if config.method == "synflow":
         inputs_record = {"synflow_input": config.synflow_input,
                          "chi_dim": inputs.CHI_DIM if config.synflow_input == "chi" else None,
                          "input_scaled_to_unit_output": scaled}
-    elif config.method in scorers.DATA_METHODS:
+    elif config.method in names.DATA_SCORERS:
         inputs_record = {"data": config.data, "batch_size": config.batch_size,
                          "num_batches": config.num_batches}
         if config.method == "snip":
             inputs_record["loss"] = config.snip_loss
         else:
             inputs_record["temperature"] = config.grasp_temperature
-    return {
-        "method": config.method,
-        "inputs": inputs_record,
-        "selection": config.selection,
-        "replacement": config.replacement,
-        "intermediate_selection": selection_at(config, 0) if config.num_rounds > 1 else None,
-        "signed_scores_shifted_by_layer_min": (config.method in scorers.SIGNED_METHODS
-                                               and config.selection != "threshold"),
-        "rounds": config.num_rounds,
-        "schedule": config.schedule,
-        "density": config.density,
-        "realised_density": realised["density"],
-        "kept": realised["kept"],
-        "prunable": realised["size"],
-        "per_layer": realised["per_layer"],
-        "s": draws or None,
-        "seed": config.seed,
-        "model": bundle.name,
-        "dataset": dataset,
-        "num_classes": bundle.num_classes,
-        "input_shape": list(bundle.input_shape),
-        "prune_seconds": round(seconds, 3),
-        "versions": {"sketchjax": sketchjax.__version__, "jax": jax.__version__,
-                     "flax": flax.__version__},
-    }
+    return mask_metadata(
+        arrays, method=config.method, model=bundle.name, dataset=dataset,
+        num_classes=bundle.num_classes, input_shape=bundle.input_shape, seed=config.seed,
+        density=config.density, inputs=inputs_record, selection=config.selection,
+        replacement=config.replacement,
+        intermediate_selection=selection_at(config, 0) if config.num_rounds > 1 else None,
+        signed_scores_shifted_by_layer_min=(config.method in names.SIGNED_SCORERS
+                                            and config.selection != "threshold"),
+        rounds=config.num_rounds, schedule=config.schedule, s=draws,
+        prune_seconds=round(seconds, 3))

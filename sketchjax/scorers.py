@@ -4,7 +4,7 @@ Every scorer is a pure function returning a tree over the *prunable* leaves of `
 (the masks' structure). `apply_fn(params, batch_stats, x) -> outputs` runs the model in
 inference mode (BatchNorm on running statistics), as the reference implementations do
 while pruning. Data scorers take stacked batches: images (num_batches, B, ...), labels
-(num_batches, B); their scores are summed over the batches.
+(num_batches, B); their gradients are summed over the batches before any score is formed.
 """
 from __future__ import annotations
 
@@ -15,13 +15,10 @@ import jax.numpy as jnp
 import optax
 
 from sketchjax import trees
+from sketchjax.names import SNIP_LOSSES
 
 ApplyFn = Callable[[Mapping, Mapping, jax.Array], jax.Array]
 
-METHODS = ("random", "magnitude", "snip", "grasp", "synflow")
-DATA_METHODS = ("snip", "grasp")
-SIGNED_METHODS = ("random", "grasp")   # scores that can be negative
-SNIP_LOSSES = ("cross_entropy", "l1")
 GRASP_TEMPERATURE = 200.0
 
 
@@ -78,12 +75,15 @@ def _sum_over_batches(fn: Callable, images: jax.Array, labels: jax.Array) -> dic
 
 def snip_scores(apply_fn: ApplyFn, params: Mapping, batch_stats: Mapping, images: jax.Array,
                 labels: jax.Array, loss: str = "cross_entropy") -> dict:
-    """|theta * dL/dtheta| at mask = 1 (= |dL/dm|), summed over the stacked batches."""
+    """|theta * g| at mask = 1 (= |dL/dm|), g = dL/dtheta summed over the stacked batches.
+
+    As the reference: the gradients of all prune batches are accumulated first and the
+    absolute value is taken once, so gradients of opposite sign in two batches cancel.
+    """
     kernels = trees.prunable(params)
     grad_fn = jax.grad(_kernel_loss(apply_fn, params, batch_stats, loss))
-    return _sum_over_batches(
-        lambda x, y: jax.tree.map(lambda g, w: jnp.abs(g * w), grad_fn(kernels, x, y), kernels),
-        images, labels)
+    g = _sum_over_batches(lambda x, y: grad_fn(kernels, x, y), images, labels)
+    return jax.tree.map(lambda gi, w: jnp.abs(gi * w), g, kernels)
 
 
 def grasp_scores(apply_fn: ApplyFn, params: Mapping, batch_stats: Mapping, images: jax.Array,

@@ -2,6 +2,7 @@
 
 Everything here is jit-compatible and works on flat float32 vectors; the pytree wrappers
 concatenate the prunable leaves in sorted path order (`sketchjax.trees`) and split back.
+Selections take the number of weights to keep (`sketchjax.counts.kept_count`), never a density.
 
 Costs (N weights, s draws):
 - `kth_smallest`: exact, O(N) passes. A random sample brackets the k-th value, the few
@@ -16,8 +17,8 @@ Costs (N weights, s draws):
   over all N: at N = 2e7 a single float32 CDF cannot resolve p_i ~ 5e-8 (its spacing near 1
   is 6e-8); per-row sums keep every level's relative rounding at ~1e-6.
 - layerwise sampling without replacement: exponential races (keep the k_l smallest E_i / w_i,
-  E_i ~ Exp(1)), which is exactly Gumbel-top-k, i.e. successive sampling without replacement
-  proportional to w. Layers are processed as static slices of one flat vector inside one
+  E_i ~ Exp(1), compared as log E_i - log w_i so that no race overflows), which is exactly
+  Gumbel-top-k, i.e. successive sampling without replacement proportional to w. Layers are processed as static slices of one flat vector inside one
   compiled function rather than vmapped: layer sizes differ by up to 1000x (VGG-19: 1,728 to
   2,359,296), so padding to a common size would cost up to 2.7x the work.
 """
@@ -32,8 +33,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from sketchjax import trees
-
-SELECTIONS = ("threshold", "layerwise_sample", "sketch")
+from sketchjax.names import SELECTIONS
 
 _SORT_BELOW = 1 << 12      # vectors this short are simply sorted (measured crossover)
 _SAMPLE = 1 << 15          # bracket sample size at the top level
@@ -109,24 +109,26 @@ def kth_smallest(x: jax.Array, k: jax.Array) -> jax.Array:
     return jax.lax.cond(ok, from_bracket, exact_fallback)
 
 
-def threshold_mask(scores: jax.Array, density: jax.Array) -> jax.Array:
+def threshold_mask(scores: jax.Array, kept: jax.Array,
+                   alive: jax.Array | None = None) -> jax.Array:
     """Hard threshold over all n entries, the reference semantics.
 
-    k = int((1 - density) * n); the threshold is the k-th smallest score; keep score >
-    threshold (ties at the threshold are pruned); k < 1 keeps everything.
+    k = n - kept entries are pruned: the threshold is the k-th smallest score and an entry is
+    kept when its score is above it (ties at the threshold are pruned). k < 1 leaves the mask
+    unchanged.
 
+    Args:
+      scores: f32[n]; entries that must not be kept (pruned weights) hold -inf.
+      kept: int scalar, the number to keep (traced is fine).
+      alive: f32[n] current mask, returned as it is when k < 1; None = all ones.
     Returns:
       f32[n] binary mask.
     """
     n = scores.shape[0]
-    k = _num_pruned(n, density)
+    k = n - jnp.asarray(kept, jnp.int32)
     thr = kth_smallest(scores, jnp.maximum(k, 1))
-    return jnp.where((k < 1) | (scores > thr), 1.0, 0.0).astype(jnp.float32)
-
-
-def _num_pruned(n: int, density: jax.Array) -> jax.Array:
-    """k = int((1 - d) * n), computed as the reference does (truncation)."""
-    return jnp.floor((1.0 - jnp.asarray(density, jnp.float32)) * n).astype(jnp.int32)
+    unchanged = jnp.ones_like(scores, jnp.bool_) if alive is None else alive != 0
+    return jnp.where(k < 1, unchanged, scores > thr).astype(jnp.float32)
 
 
 # ----------------------------------------------------------------------------------------
@@ -220,7 +222,6 @@ def _segments(sizes: Sequence[int]) -> list[tuple[int, int]]:
 def _segment_sums(x: jax.Array, sizes: Sequence[int]) -> jax.Array:
     """int32[L]: sum of x over each static segment (e.g. kept weights per layer)."""
     return jnp.stack([jnp.sum(x[a:b], dtype=jnp.int32) for a, b in _segments(sizes)])
-
 
 
 _LAYER_SAMPLE_CAP = 1 << 13   # per-layer bracket sample, so one sort covers all layers
@@ -335,40 +336,59 @@ def keep_k_smallest_per_layer(keys: jax.Array, sizes: Sequence[int],
     return jax.lax.cond(exact, lambda: at_or_below, break_ties).astype(jnp.float32)
 
 
+# Race key of an alive weight whose sampling weight is 0: after every weight with a positive
+# weight (whose keys log E - log w stay below ~110 in float32), in random order among themselves.
+_ZERO_WEIGHT_RACE = 1e4
+
+
+def _race_keys(key: jax.Array, weights: jax.Array, alive: jax.Array) -> jax.Array:
+    """log E_i - log w_i (E_i ~ Exp(1)); alive zero-weight entries next; dead entries +inf."""
+    e = jax.random.exponential(key, weights.shape)
+    positive = alive & (weights > 0)
+    race = jnp.log(e) - jnp.log(jnp.where(positive, weights, 1.0))
+    return jnp.where(positive, race, jnp.where(alive, _ZERO_WEIGHT_RACE + e, jnp.inf))
+
+
 def layerwise_sample_mask(key: jax.Array, weights: jax.Array, counts: jax.Array,
-                          sizes: Sequence[int]) -> jax.Array:
+                          sizes: Sequence[int], alive: jax.Array | None = None) -> jax.Array:
     """Per layer, draw counts[l] entries without replacement, P proportional to weights.
 
     Args:
       key: PRNG key.
-      weights: f32[n] non-negative sampling weights; zero-weight entries are never kept
-        as long as counts[l] does not exceed the layer's positive entries.
-      counts: int32[L] exact number to keep in each layer.
+      weights: f32[n] non-negative sampling weights.
+      counts: int32[L] exact number to keep in each layer, at most its alive entries.
       sizes: static layer sizes (sum n).
+      alive: f32[n] current mask (None = all alive). A dead entry is never drawn, whatever the
+        ties; alive zero-weight entries are drawn (uniformly) only when a layer's count
+        exceeds its positive-weight entries.
     Returns:
       f32[n] binary mask with exactly counts[l] ones in layer l.
     """
-    race = jax.random.exponential(key, weights.shape) / weights   # E_i / w_i; inf if w_i = 0
-    race = jnp.where(weights > 0, race, jnp.inf)
-    return keep_k_smallest_per_layer(race, tuple(sizes), counts)
+    alive = jnp.ones(weights.shape, jnp.bool_) if alive is None else alive != 0
+    return keep_k_smallest_per_layer(_race_keys(key, weights, alive), tuple(sizes), counts)
 
 
 def layerwise_sketch_mask(key: jax.Array, weights: jax.Array, counts: jax.Array,
-                          sizes: Sequence[int]) -> jax.Array:
+                          sizes: Sequence[int], alive: jax.Array | None = None) -> jax.Array:
     """Algorithm 1 inside each layer with s_l = counts[l] draws (with replacement).
 
     The number of draws is dynamic, so each layer draws its maximum (its size) and keeps the
-    first counts[l] draws: the kept draws are i.i.d. from the layer's distribution.
+    first counts[l] draws: the kept draws are i.i.d. from the layer's distribution. A layer
+    whose alive weights all have weight 0 samples its alive entries uniformly; dead entries
+    (alive = 0) are never drawn.
 
     Returns:
       f32[n], values count_i / (s_l p_i) in layer l (p normalised within the layer).
     """
+    alive = jnp.ones(weights.shape, jnp.float32) if alive is None else (alive != 0).astype(
+        jnp.float32)
     parts = []
     for l, ((a, b), layer_key) in enumerate(zip(_segments(sizes),
                                                 jax.random.split(key, len(sizes)))):
-        w = weights[a:b]
+        w = jnp.where(alive[a:b] > 0, weights[a:b], 0.0)
+        w = jnp.where(jnp.sum(w) > 0, w, alive[a:b])
         s_l = counts[l]
-        idx = sample_indices(layer_key, jnp.where(jnp.sum(w) > 0, w, 1.0), b - a)
+        idx = sample_indices(layer_key, w, b - a)
         used = jnp.arange(b - a) < s_l
         c = jnp.zeros((b - a,), jnp.float32).at[idx].add(used.astype(jnp.float32))
         p = w / jnp.maximum(jnp.sum(w), jnp.finfo(jnp.float32).tiny)
@@ -387,8 +407,8 @@ def shifted_by_layer_min(scores: jax.Array, sizes: Sequence[int]) -> jax.Array:
 
 @functools.partial(jax.jit, static_argnames=("selection", "sizes", "num_draws",
                                              "replacement", "signed"))
-def select_flat(scores: jax.Array, alive: jax.Array, density: jax.Array, key: jax.Array, *,
-                selection: str, sizes: tuple[int, ...], num_draws: int = 0,
+def select_flat(scores: jax.Array, alive: jax.Array, kept: jax.Array, key: jax.Array, *,
+                selection: str, sizes: tuple[int, ...], num_draws: int | None = None,
                 replacement: bool = False, signed: bool = False) -> jax.Array:
     """One selection over a flat score vector.
 
@@ -396,37 +416,53 @@ def select_flat(scores: jax.Array, alive: jax.Array, density: jax.Array, key: ja
       scores: f32[n] (higher = keep).
       alive: f32[n], non-zero where the current mask keeps the weight; pruned weights are
         never revived (their score is treated as below every other, their weight as 0).
-      density: fraction to keep, in (0, 1].
+      kept: int scalar, weights kept by the global threshold (`counts.kept_count`); for
+        `layerwise_sample` it fixes the per-layer counts. Unused by `sketch`.
       key: PRNG key (unused by `threshold`).
       selection: "threshold" | "layerwise_sample" | "sketch".
       sizes: static per-layer sizes.
-      num_draws: s for `sketch` (static).
+      num_draws: s of Algorithm 1 (static); required by `sketch`, unused otherwise.
       replacement: `layerwise_sample` with replacement (Algorithm 1 per layer).
       signed: scores can be negative; sampling uses scores - min(layer) (recorded choice).
     Returns:
       f32[n] mask (binary, or Algorithm 1 values for the with-replacement rules).
     """
+    if selection not in SELECTIONS:
+        raise ValueError(f"unknown selection {selection!r}; valid: {', '.join(SELECTIONS)}")
     alive = alive != 0
     ranked = jnp.where(alive, scores, -jnp.inf)
     if selection == "threshold":
-        return threshold_mask(ranked, density)
+        return threshold_mask(ranked, kept, alive)
     weights = shifted_by_layer_min(scores, sizes) if signed else scores
     weights = jnp.where(alive, jnp.maximum(weights, 0.0), 0.0)
     if selection == "sketch":
+        if num_draws is None or num_draws < 1:
+            raise ValueError(f"selection 'sketch' needs num_draws >= 1 (s of Algorithm 1), "
+                             f"got {num_draws!r}")
+        # All alive scores zero: draw among the alive weights uniformly, never a dead one.
+        weights = jnp.where(jnp.sum(weights) > 0, weights, alive.astype(jnp.float32))
         return sketch_mask(key, weights, num_draws)
-    if selection == "layerwise_sample":
-        counts = _segment_sums(threshold_mask(ranked, density) != 0, sizes)
-        if replacement:
-            return layerwise_sketch_mask(key, weights, counts, sizes)
-        return layerwise_sample_mask(key, weights, counts, sizes)
-    raise ValueError(f"unknown selection {selection!r}; valid: {', '.join(SELECTIONS)}")
+    counts = _segment_sums(threshold_mask(ranked, kept, alive) != 0, sizes)
+    if replacement:
+        return layerwise_sketch_mask(key, weights, counts, sizes, alive)
+    return layerwise_sample_mask(key, weights, counts, sizes, alive)
 
 
-def select(scores: Mapping, mask: Mapping, density: float, key: jax.Array, *,
-           selection: str = "threshold", num_draws: int = 0, replacement: bool = False,
+def select(scores: Mapping, mask: Mapping, kept: int, key: jax.Array, *,
+           selection: str = "threshold", replacement: bool = False,
            signed: bool = False) -> dict:
-    """Pytree form of `select_flat`: score and mask trees over the prunable leaves."""
-    flat = select_flat(trees.concat(scores), trees.concat(mask), jnp.float32(density), key,
-                       selection=selection, sizes=trees.sizes(scores), num_draws=num_draws,
+    """Pytree form of `select_flat` over the prunable leaves.
+
+    Args:
+      scores, mask: trees over the prunable leaves (mask: the current one; pruned entries 0).
+      kept: the number of weights to keep (`counts.kept_count`); for `sketch` it is s, the
+        number of draws of Algorithm 1.
+      key, selection, replacement, signed: as `select_flat`.
+    Returns:
+      the new mask tree.
+    """
+    flat = select_flat(trees.concat(scores), trees.concat(mask), jnp.int32(kept), key,
+                       selection=selection, sizes=trees.sizes(scores),
+                       num_draws=int(kept) if selection == "sketch" else None,
                        replacement=replacement, signed=signed)
     return trees.split(flat, scores)

@@ -6,7 +6,8 @@ concatenate the prunable leaves in sorted path order and split back.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping
+import re
+from typing import Any, Mapping
 
 import jax
 import jax.numpy as jnp
@@ -34,14 +35,20 @@ def is_prunable(path: str, leaf: Any) -> bool:
     return path.split(SEP)[-1] == "kernel" and np.ndim(leaf) >= 2
 
 
-def prunable_paths(params: Mapping, is_prunable_fn: Callable = is_prunable) -> list[str]:
+def prunable_paths(params: Mapping) -> list[str]:
     """Sorted paths of the prunable leaves."""
-    return [p for p, leaf in flatten(params).items() if is_prunable_fn(p, leaf)]
+    return [p for p, leaf in flatten(params).items() if is_prunable(p, leaf)]
 
 
-def prunable(tree: Mapping, is_prunable_fn: Callable = is_prunable) -> dict:
+def prunable(tree: Mapping) -> dict:
     """The sub-tree of prunable leaves, same nesting as `tree`."""
-    return unflatten({p: l for p, l in flatten(tree).items() if is_prunable_fn(p, l)})
+    return unflatten({p: l for p, l in flatten(tree).items() if is_prunable(p, l)})
+
+
+def natural_key(path: str) -> list:
+    """Sort key that orders "Conv_2" before "Conv_10" (for people; the concatenation order of
+    global operations stays the plain sorted order)."""
+    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", path)]
 
 
 def ones_mask(params: Mapping, dtype=jnp.float32) -> dict:

@@ -69,8 +69,17 @@ def test_mask_for_another_model_is_rejected(tmp_path):
         masks.validate_mask(_mask(lenet), other.params)
 
 
-def test_unwritable_target_fails_before_any_work(tmp_path):
-    blocker = tmp_path / "file"
-    blocker.write_text("x")
-    with pytest.raises(SketchjaxError, match="cannot write"):
-        masks.writable_target(blocker / "sub" / "m.npz")
+def test_metadata_counts_and_the_layer_table_in_natural_order():
+    arrays = {f"Conv_{i}/kernel": np.zeros((3, 4), np.float32) for i in (0, 1, 2, 10, 11)}
+    arrays["Conv_10/kernel"][0] = 1                                    # 4 of 12 kept
+    arrays["Dense_0/kernel"] = np.ones((2, 5), np.float32)
+    meta = masks.mask_metadata(arrays, method="magnitude", model="m", dataset="d",
+                               num_classes=10, input_shape=(8, 8, 1), seed=3, density=0.2,
+                               extra="x")
+    assert (meta["kept"], meta["prunable"], meta["per_layer"]["Conv_10/kernel"]["kept"]) == (
+        14, 70, 4)
+    assert meta["realised_density"] == 14 / 70 and meta["extra"] == "x"
+    assert set(meta["versions"]) == {"sketchjax", "jax", "flax", "optax"}
+    rows = [line.split()[0] for line in masks.layer_table(meta).splitlines()[1:]]
+    assert rows == ["Conv_0/kernel", "Conv_1/kernel", "Conv_2/kernel", "Conv_10/kernel",
+                    "Conv_11/kernel", "Dense_0/kernel", "total"]

@@ -1,10 +1,14 @@
-"""prune.py end to end: offline run, the table it prints, clear errors with nothing written."""
+"""prune.py end to end: offline run, the table it prints, masks named by their config and
+never recomputed, clear errors with nothing written."""
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+import prune as prune_cli
+from sketchjax import names
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -34,8 +38,10 @@ def test_offline_synflow_chi_run_writes_a_mask_and_prints_the_table(tmp_path):
 @pytest.mark.parametrize("args,message", [
     (["--density", "0"], "density must be in (0, 1]"),
     (["--density", "1.5"], "density must be in (0, 1]"),
-    (["--model", "alexnet"], "valid models: vgg19_bn"),
-    (["--dataset", "imagenet"], "valid datasets: cifar10"),
+    (["--model", "alexnet"], "invalid choice"),
+    (["--dataset", "imagenet"], "invalid choice"),
+    (["--method", "imp", "--data", "sparse"], "unknown IMP data 'sparse'"),
+    (["--method", "imp", "--replacement"], "--replacement does not apply"),
     (["--method", "obd"], "invalid choice"),
     (["--method", "snip", "--data", "real", "--dataset", "cifar10", "--data-dir", "EMPTY"],
      "not prepared"),
@@ -53,3 +59,53 @@ def test_bad_input_is_one_message_exit_2_and_nothing_written(tmp_path, args, mes
     assert "Traceback" not in r.stderr
     assert not (tmp_path / "masks").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["BLOCKED", "EMPTY"]
+
+
+def test_choices_are_the_library_names():
+    actions = {a.dest: a for a in prune_cli.build_parser()._actions}
+    assert tuple(actions["model"].choices) == names.MODELS
+    assert tuple(actions["dataset"].choices) == names.DATASETS
+    assert tuple(actions["method"].choices) == names.METHODS
+    assert tuple(actions["selection"].choices) == names.SELECTIONS
+
+
+def test_masks_are_named_by_config_skipped_when_present_and_never_overwritten(tmp_path, capsys):
+    base = ["--method", "magnitude", "--model", "lenet_300_100", "--dataset", "mnist1d",
+            "--density", "0.3", "--quiet"]
+    assert prune_cli.main(base + ["--out", str(tmp_path / "a.npz")]) == 0
+    first = (tmp_path / "a.npz").stat().st_mtime_ns
+    capsys.readouterr()
+    # The same config again: skipped, the file untouched.
+    assert prune_cli.main(base + ["--out", str(tmp_path / "a.npz")]) == 0
+    assert "skipped" in capsys.readouterr().out
+    assert (tmp_path / "a.npz").stat().st_mtime_ns == first
+    # Another config to the same name: refused, the file untouched.
+    assert prune_cli.main(base + ["--density", "0.2", "--out", str(tmp_path / "a.npz")]) == 2
+    err = capsys.readouterr().err
+    assert "another config" in err and "config.config.density" not in err
+    assert "density" in err and (tmp_path / "a.npz").stat().st_mtime_ns == first
+    # --force recomputes and replaces.
+    assert prune_cli.main(base + ["--density", "0.2", "--out", str(tmp_path / "a.npz"),
+                                  "--force"]) == 0
+    with np.load(tmp_path / "a.npz") as npz:
+        kept = sum(int(npz[k].sum()) for k in npz.files if k != "__metadata__")
+    assert kept == 43000 - int(0.8 * 43000)
+
+
+def test_default_names_differ_for_configs_the_old_names_confused(tmp_path, monkeypatch):
+    # rounds and schedule were not part of the old default name.
+    monkeypatch.chdir(tmp_path)
+    base = ["--method", "synflow", "--model", "lenet_300_100", "--dataset", "mnist1d", "--quiet"]
+    assert prune_cli.main(base + ["--rounds", "3"]) == 0
+    assert prune_cli.main(base + ["--rounds", "4"]) == 0
+    assert prune_cli.main(base + ["--rounds", "4", "--schedule", "linear"]) == 0
+    files = sorted(p.name for p in (tmp_path / "masks").iterdir())
+    assert len(files) == 3
+    assert all(f.startswith("lenet_300_100_mnist1d_synflow_threshold_d0.1_seed0_") for f in files)
+
+
+def test_unwritable_out_fails_before_pruning(tmp_path, capsys):
+    # root may write anywhere os.access says; /proc still refuses new files.
+    assert prune_cli.main(["--model", "resnet20", "--out", "/proc/x.npz", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("prune.py: error: cannot write") and "Traceback" not in err

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from sketchjax import pruning, trees
+from sketchjax.counts import kept_count
 from sketchjax.errors import SketchjaxError
 from sketchjax.models.registry import init_model
 
@@ -28,7 +29,7 @@ def lenet():
 @pytest.mark.parametrize("density,kept", [(0.1, 27_090), (0.05, 13_545), (0.02, 5_418)])
 def test_resnet20_threshold_kept_counts_are_exact(resnet20, density, kept):
     n = 270_896
-    assert kept == n - int((1 - density) * n)
+    assert kept == kept_count(n, density) == n - int((1 - density) * n)
     mask = pruning.prune(resnet20, pruning.PruneConfig("magnitude", density), progress=False)
     assert mask.metadata["kept"] == kept
     # the global magnitude threshold, per layer, from a numpy oracle
@@ -46,9 +47,22 @@ def test_resnet20_threshold_kept_counts_are_exact(resnet20, density, kept):
     assert any(not np.array_equal(lw.arrays[p], mask.arrays[p]) for p in mask.arrays)
 
 
-def test_synflow_resnet20_nearly_removes_the_shortcut_convs(resnet20):
-    mask = pruning.prune(resnet20, pruning.PruneConfig("synflow", 0.1), progress=False)
+def test_synflow_resnet20_nearly_removes_the_shortcut_convs(resnet20, monkeypatch):
+    kept_per_round = []
+    real_round = pruning.prune_round
+
+    def counting_round(*args, **kwargs):     # observes each round's mask (a host sync, here only)
+        out = real_round(*args, **kwargs)
+        kept_per_round.append(int(jnp.sum(out[0] != 0)))
+        return out
+    monkeypatch.setattr(pruning, "prune_round", counting_round)
+    config = pruning.PruneConfig("synflow", 0.1)
+    mask = pruning.prune(resnet20, config, progress=False)
     assert mask.metadata["kept"] == 27_090
+    # Every one of the 100 rounds keeps exactly the count the rule gives (the float32 density
+    # of the earlier code was off by up to 4 weights in intermediate rounds).
+    assert kept_per_round == [kept_count(270_896, pruning.density_at(config, t))
+                              for t in range(100)]
     shortcuts = [p for p, a in mask.arrays.items() if a.shape[:2] == (1, 1)]
     assert len(shortcuts) == 2
     for path in shortcuts:   # reference: 0.1-2.7% over seeds; a uniform mask keeps 10%
@@ -65,11 +79,13 @@ def test_no_selection_revives_a_pruned_weight(resnet20, selection):
     apply_fn = pruning.inference_apply(resnet20.module)
     previous = None
     for t, density in enumerate([0.5, 0.3, 0.2]):
+        kept = kept_count(270_896, density)
         mask, finite, _ = pruning.prune_round(
-            resnet20.params, resnet20.batch_stats, mask, jnp.float32(density),
+            resnet20.params, resnet20.batch_stats, mask, jnp.int32(kept),
             jax.random.key(t), jnp.zeros(()), jnp.zeros((), jnp.int32), jnp.float32(1e-20),
             config=config, apply_fn=apply_fn, input_shape=resnet20.input_shape,
-            num_classes=10, selection=selection, draws=int(0.2 * 270_896))
+            num_classes=10, selection=selection,
+            draws=kept if selection == "sketch" else None)
         flat = np.asarray(mask)
         assert bool(finite)
         if previous is not None:
@@ -101,7 +117,7 @@ def test_sketch_selection_records_s_and_realised_density(lenet):
                                                     selection="sketch"), progress=False)
     n = trees.count_params(trees.prunable(lenet.params))
     assert n == 40 * 300 + 300 * 100 + 100 * 10
-    assert mask.metadata["s"] == round(0.1 * n)
+    assert mask.metadata["s"] == kept_count(n, 0.1)
     assert mask.metadata["realised_density"] <= 0.1
     values = np.concatenate([a[a != 0] for a in mask.arrays.values()])
     assert len(np.unique(values)) > 1                  # count / (s p): not all equal

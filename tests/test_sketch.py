@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from sketchjax import sketch, trees
+from sketchjax.counts import kept_count
 
 
 def _tied(n, seed):
@@ -41,21 +42,32 @@ def test_kth_smallest_handles_infinities_and_ties_at_lower_bracket():
 def test_threshold_keeps_reference_count_on_distinct_scores(density):
     n = 100_003
     x = jax.random.permutation(jax.random.key(0), jnp.arange(n, dtype=jnp.float32))
-    mask = np.asarray(jax.jit(sketch.threshold_mask)(x, density))
-    k = int((1 - np.float32(density)) * n)
-    assert mask.sum() == n - k
-    # exactly the largest n - k scores are kept
-    assert np.all(np.asarray(x)[mask == 1] >= n - (n - k))
+    kept = kept_count(n, density)
+    assert kept == n - int((1 - density) * n)                      # the reference's rule
+    mask = np.asarray(jax.jit(sketch.threshold_mask)(x, kept))
+    assert mask.sum() == kept
+    # exactly the largest `kept` scores are kept
+    assert np.all(np.asarray(x)[mask == 1] >= n - kept)
 
 
 def test_threshold_prunes_ties_at_the_threshold():
     scores = jnp.array([0.0, 0.0, 0.0, 1.0, 2.0, 2.0, 3.0, 4.0])
-    mask = np.asarray(sketch.threshold_mask(scores, 0.5))     # k = 4: threshold = 1.0
+    mask = np.asarray(sketch.threshold_mask(scores, 4))     # k = 4 pruned: threshold = 1.0
     np.testing.assert_array_equal(mask, [0, 0, 0, 0, 1, 1, 1, 1])
-    mask = np.asarray(sketch.threshold_mask(scores, 0.7))     # k = 2: threshold = 0, ties pruned
+    mask = np.asarray(sketch.threshold_mask(scores, 6))     # k = 2: threshold = 0, ties pruned
     np.testing.assert_array_equal(mask, [0, 0, 0, 1, 1, 1, 1, 1])
-    mask = np.asarray(sketch.threshold_mask(scores, 0.95))    # k = 0: unchanged
+    mask = np.asarray(sketch.threshold_mask(scores, 8))     # k = 0: unchanged
     np.testing.assert_array_equal(mask, np.ones(8))
+
+
+def test_threshold_with_nothing_to_prune_leaves_the_mask_unchanged():
+    # k < 1 used to return all ones, reviving every pruned weight.
+    alive = jnp.array([1.0, 0.0, 1.0, 0.0, 1.0])
+    ranked = jnp.where(alive != 0, jnp.array([0.5, 0.1, 0.3, 0.9, 0.2]), -jnp.inf)
+    np.testing.assert_array_equal(sketch.threshold_mask(ranked, 5, alive), alive)
+    got = sketch.select_flat(jnp.array([0.5, 0.1, 0.3, 0.9, 0.2]), alive, jnp.int32(5),
+                             jax.random.key(0), selection="threshold", sizes=(5,))
+    np.testing.assert_array_equal(got, alive)
 
 
 def test_sample_indices_never_draws_zero_weight_and_matches_law():
@@ -119,11 +131,13 @@ def test_layerwise_sample_keeps_the_threshold_counts_per_layer():
     scores = np.abs(rng.standard_normal(sum(sizes))).astype(np.float32)
     scores[rng.random(sum(scores.shape)) < 0.3] = 0.0          # already-pruned weights
     alive = (scores > 0).astype(np.float32)
-    thr = np.asarray(sketch.select_flat(jnp.asarray(scores), jnp.asarray(alive), 0.2,
+    kept = kept_count(sum(sizes), 0.2)
+    thr = np.asarray(sketch.select_flat(jnp.asarray(scores), jnp.asarray(alive), kept,
                                         jax.random.key(0), selection="threshold", sizes=sizes))
-    lw = np.asarray(sketch.select_flat(jnp.asarray(scores), jnp.asarray(alive), 0.2,
+    lw = np.asarray(sketch.select_flat(jnp.asarray(scores), jnp.asarray(alive), kept,
                                        jax.random.key(8), selection="layerwise_sample",
                                        sizes=sizes))
+    assert thr.sum() == kept
     assert set(np.unique(lw)) <= {0.0, 1.0}
     offsets = np.cumsum((0,) + sizes)
     for a, b in zip(offsets[:-1], offsets[1:]):
@@ -152,6 +166,52 @@ def test_layerwise_sample_breaks_ties_to_exact_counts():
     assert mask[:400].sum() == 7 and mask[400:].sum() == 0
 
 
+def test_layerwise_sample_never_draws_a_dead_weight_under_ties():
+    # The example: the layer's count includes alive weights of score 0; dead and alive
+    # zero-score weights used to tie at race value inf and the tie went by position, reviving
+    # the dead weights at positions 0 and 1.
+    alive = jnp.array([0.0, 0.0, 1.0, 1.0, 1.0, 1.0])
+    scores = jnp.array([0.0, 0.0, 0.0, 0.0, 3.0, 4.0])
+    for seed in range(50):
+        m = np.asarray(sketch.select_flat(scores, alive, jnp.int32(kept_count(6, 0.7)),
+                                          jax.random.key(seed), selection="layerwise_sample",
+                                          sizes=(6,)))
+        assert m.sum() == 4 and np.all(m[:2] == 0), m
+    # Tiny positive weights (whose E / w would overflow float32) still rank before zero ones.
+    w = jnp.array([1e-42, 0.0, 0.0, 1e-41])
+    m = sketch.layerwise_sample_mask(jax.random.key(1), w, jnp.array([2]), (4,),
+                                     alive=jnp.ones(4))
+    np.testing.assert_array_equal(m, [1, 0, 0, 1])
+
+
+def test_layerwise_with_replacement_never_draws_a_dead_weight_in_a_zero_score_layer():
+    # A layer whose alive weights all score 0 used to be sampled uniformly over all its
+    # entries, dead ones included; it now samples its alive entries uniformly.
+    alive = jnp.array([1.0, 1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0, 1.0])
+    weights = jnp.array([1.0, 2.0, 3.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0])
+    sizes = (3, 7)
+    keys = jax.random.split(jax.random.key(3), 2000)
+    masks = np.asarray(jax.vmap(lambda k: sketch.layerwise_sketch_mask(
+        k, weights, jnp.array([2, 2]), sizes, alive))(keys))
+    assert np.all(masks[:, 3:8] == 0)
+    drawn = (masks[:, 8:] != 0).mean(0)
+    assert np.all(drawn > 0.5)                        # both alive entries get drawn
+    # values count / (s p) with p = 1/2 uniform over the 2 alive entries: mean 1 each
+    np.testing.assert_allclose(masks[:, 8:].mean(0), 1.0, atol=0.06)
+
+
+def test_sketch_needs_its_number_of_draws():
+    with pytest.raises(ValueError, match="num_draws"):
+        sketch.select_flat(jnp.ones(4), jnp.ones(4), jnp.int32(2), jax.random.key(0),
+                           selection="sketch", sizes=(4,))
+    # The pytree form draws s = the count it is given.
+    m = sketch.select({"k": jnp.arange(1.0, 41.0)}, {"k": jnp.ones(40)}, 10, jax.random.key(0),
+                      selection="sketch")
+    values = np.asarray(m["k"])
+    p = np.arange(1.0, 41.0) / np.arange(1.0, 41.0).sum()
+    np.testing.assert_allclose(np.sum(values * p * 10), 10.0, rtol=1e-5)   # sum of counts = s
+
+
 def test_layerwise_with_replacement_is_unbiased_per_layer():
     w = jnp.array([1.0, 2.0, 3.0, 4.0, 5.0, 1.0, 0.0, 3.0])
     sizes = (5, 3)
@@ -171,7 +231,7 @@ def test_signed_scores_sample_with_layer_min_shift_and_never_revive():
     np.testing.assert_allclose(sketch.shifted_by_layer_min(scores, (4, 2)),
                                [0.0, 2.0, 5.0, 8.0, 0.0, 2.5])
     for seed in range(20):
-        m = np.asarray(sketch.select_flat(scores, alive, 0.5, jax.random.key(seed),
+        m = np.asarray(sketch.select_flat(scores, alive, jnp.int32(3), jax.random.key(seed),
                                           selection="sketch", sizes=(4, 2), num_draws=3,
                                           signed=True))
         assert m[3] == 0 and m[0] == 0 and m[4] == 0        # pruned or zero-weight: never
@@ -181,7 +241,8 @@ def test_pytree_select_equals_flat_numpy_oracle():
     params = {"b": {"kernel": jnp.zeros((30, 20))}, "a": {"kernel": jnp.zeros((3, 3, 4, 8)),
                                                           "bias": jnp.zeros(8)}}
     scores = trees.split(jax.random.uniform(jax.random.key(11), (888,)), trees.prunable(params))
-    mask = sketch.select(scores, trees.ones_mask(params), 0.25, jax.random.key(0))
+    mask = sketch.select(scores, trees.ones_mask(params), kept_count(888, 0.25),
+                         jax.random.key(0))
     flat_scores = np.concatenate([np.ravel(scores["a"]["kernel"]),
                                   np.ravel(scores["b"]["kernel"])])   # sorted path order
     k = int(0.75 * 888)

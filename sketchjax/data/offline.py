@@ -26,8 +26,7 @@ import numpy as np
 from sketchjax.atomic import atomic_savez
 from sketchjax.data.metadata import dataset_info
 from sketchjax.errors import SketchjaxError
-
-OFFLINE_DATASETS = ("mnist1d", "digits")
+from sketchjax.names import OFFLINE_DATASETS
 MNIST1D_SEED = 42
 DIGITS_SPLIT_SEED = 0
 DIGITS_TRAIN_FRACTION = 0.8

@@ -39,15 +39,16 @@ from pathlib import Path
 
 import numpy as np
 
+from sketchjax import names
 from sketchjax.data import offline
-from sketchjax.data.metadata import DATASETS, dataset_info
+from sketchjax.data.metadata import TINY_IMAGENET_ZIP, dataset_info
+from sketchjax.data.tf_loader import import_tensorflow, import_tfds
 from sketchjax.errors import SketchjaxError
 
-TFDS_DATASETS = ("cifar10", "cifar100", "fashion_mnist", "mnist", "tiny_imagenet")
+TFDS_DATASETS = tuple(n for n in names.DATASETS if n not in names.OFFLINE_DATASETS)
 AUGMENTED_DATASETS = ("cifar10", "cifar100", "tiny_imagenet")
 CROP_PADDING = 4
 CONNECT_TIMEOUT_S = 3.0
-TINY_IMAGENET_ZIP = "tiny-imagenet-200.zip"
 # Where tfds fetches each set from (checked for reachability before any download attempt).
 _DOWNLOAD_URLS = {
     "cifar10": "https://www.cs.toronto.edu/~kriz/",
@@ -62,38 +63,11 @@ _LOAD_BATCH = 1024
 Batch = dict[str, np.ndarray]
 
 
-# ----------------------------------------------------------------------------- TensorFlow
-
-
-def import_tensorflow():
-    """Import TensorFlow with every GPU hidden from it; returns the module.
-
-    TensorFlow reserves most of a GPU's memory when its runtime starts; hiding the GPUs
-    before that leaves the accelerator to JAX. Idempotent.
-    """
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import tensorflow as tf
-    try:
-        tf.config.set_visible_devices([], "GPU")
-    except RuntimeError:
-        # The TF runtime was already started by someone else's import; nothing we can change.
-        pass
-    return tf
-
-
-def _tfds():
-    import_tensorflow()
-    import tensorflow_datasets as tfds
-    return tfds
-
-
 # ----------------------------------------------------------------------------- validation
 
 
 def _check_name(name: str) -> None:
     dataset_info(name)  # unknown names list the valid ones
-    if name not in TFDS_DATASETS and name not in offline.OFFLINE_DATASETS:
-        raise SketchjaxError(f"dataset {name!r} has no input pipeline")
 
 
 def _check_int(value, what: str, minimum: int) -> int:
@@ -152,12 +126,12 @@ def _host_reachable(url: str, timeout: float = CONNECT_TIMEOUT_S) -> bool:
 def _data_root(data_dir) -> Path:
     if data_dir is not None:
         return Path(data_dir).expanduser()
-    tfds = _tfds()
+    tfds = import_tfds()
     return Path(tfds.core.constants.get_default_data_dir()).expanduser()
 
 
 def _missing_message(name: str, root: Path, reason: str) -> str:
-    offline_sets = ", ".join(offline.OFFLINE_DATASETS)
+    offline_sets = ", ".join(names.OFFLINE_DATASETS)
     if name == "tiny_imagenet":
         where = (f"download {TINY_IMAGENET_ZIP} (http://cs231n.stanford.edu/{TINY_IMAGENET_ZIP})"
                  f" and put it, unextracted, in {root / 'downloads' / 'manual'}/")
@@ -174,7 +148,7 @@ def _builder(name: str, data_dir=None, download: bool = False):
 
     Never lets tfds attempt a download unless `download` is set and the host answers.
     """
-    tfds = _tfds()
+    tfds = import_tfds()
     if name == "tiny_imagenet":
         from sketchjax.data import tiny_imagenet  # noqa: F401  (registers the builder)
     root = _data_root(data_dir)
@@ -219,7 +193,7 @@ def _load_tfds_split(builder, split: str, indices: np.ndarray | None = None
     Images are decoded only for the kept examples, so a prune batch costs one pass over the
     encoded records, not a decode of the whole split.
     """
-    tfds = _tfds()
+    tfds = import_tfds()
     tf = import_tensorflow()
     image_feature = builder.info.features["image"]
     ds = builder.as_dataset(split=split, shuffle_files=False,
@@ -288,7 +262,7 @@ def _tf_batches(name: str, images_t, labels_t, positions: np.ndarray, example_id
 
 
 def _numpy_batches(ds) -> Iterator[Batch]:
-    tfds = _tfds()
+    tfds = import_tfds()
     for batch in tfds.as_numpy(ds):
         yield {"image": batch["image"], "label": batch["label"]}
 
@@ -308,7 +282,7 @@ def num_examples(name: str, split: str = "train", data_dir=None) -> int:
     """
     _check_name(name)
     stored = _split_name(name, split)
-    if name in offline.OFFLINE_DATASETS:
+    if name in names.OFFLINE_DATASETS:
         return len(offline.load_offline(name, stored, data_dir)[1])
     return _split_size(_builder(name, data_dir), stored)
 
@@ -342,7 +316,7 @@ def train_batches(name: str, batch_size: int, seed: int, data_dir=None, augment:
     if num_epochs is not None:
         num_epochs = _check_int(num_epochs, "num_epochs", 0)
     arrays = tensors = None  # the train split: numpy (offline sets) or TF tensors (tfds sets)
-    if name in offline.OFFLINE_DATASETS:
+    if name in names.OFFLINE_DATASETS:
         arrays = offline.load_offline(name, "train", data_dir)
         n = len(arrays[1])
     else:
@@ -401,7 +375,7 @@ def eval_batches(name: str, batch_size: int, data_dir=None, *,
     _check_name(name)
     batch_size = _check_int(batch_size, "batch_size", 1)
     split = _split_name(name, "test")
-    if name in offline.OFFLINE_DATASETS:
+    if name in names.OFFLINE_DATASETS:
         images, labels = offline.load_offline(name, split, data_dir)
         return ({"image": images[lo:lo + batch_size], "label": labels[lo:lo + batch_size]}
                 for lo in range(0, len(labels), batch_size))
@@ -434,7 +408,7 @@ def prune_batch(name: str, batch_size: int, seed: int, data_dir=None, *,
     _check_name(name)
     batch_size = _check_int(batch_size, "batch_size", 1)
     seed = _check_int(seed, "seed", 0)
-    if name in offline.OFFLINE_DATASETS:
+    if name in names.OFFLINE_DATASETS:
         images, labels = offline.load_offline(name, "train", data_dir)
         n = len(labels)
     else:
@@ -444,7 +418,7 @@ def prune_batch(name: str, batch_size: int, seed: int, data_dir=None, *,
         raise SketchjaxError(f"batch_size {batch_size} exceeds the {n} training examples of {name}")
     order, aug_key = _stream(seed, _PRUNE_STREAM, 0, n)
     chosen = order[:batch_size]
-    if name in offline.OFFLINE_DATASETS:
+    if name in names.OFFLINE_DATASETS:
         return images[chosen], labels[chosen]
     tf = import_tensorflow()
     sorted_ids = np.sort(chosen)
@@ -457,6 +431,6 @@ def prune_batch(name: str, batch_size: int, seed: int, data_dir=None, *,
 
 
 __all__ = [
-    "AUGMENTED_DATASETS", "CROP_PADDING", "DATASETS", "TFDS_DATASETS", "eval_batches",
-    "epoch_batches", "import_tensorflow", "num_examples", "prune_batch", "train_batches",
+    "AUGMENTED_DATASETS", "CROP_PADDING", "TFDS_DATASETS", "eval_batches", "epoch_batches",
+    "num_examples", "prune_batch", "train_batches",
 ]

@@ -21,7 +21,8 @@ from __future__ import annotations
 import posixpath
 import zipfile
 
-from sketchjax.data.pipelines import TINY_IMAGENET_ZIP, import_tensorflow
+from sketchjax.data.metadata import TINY_IMAGENET_ZIP
+from sketchjax.data.tf_loader import import_tensorflow
 
 import_tensorflow()
 import tensorflow_datasets as tfds  # noqa: E402  (after the GPUs are hidden)

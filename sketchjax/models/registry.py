@@ -1,32 +1,75 @@
-"""Model names -> Flax modules, and initialised models for a dataset."""
+"""The model registry: every model's builder and its per-model policy, by name.
+
+Policy that depends on the model (not on the user's flags) lives here and nowhere else: the
+training preset it gets by default, the path of its classifier kernel, whether IMP prunes that
+classifier (OpenLTH: the ResNets do, VGG and LeNet leave it dense) and the paper's IMP rewind
+step per dataset.
+"""
 from __future__ import annotations
 
 import dataclasses
 import functools
 import inspect
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 from flax.core import unfreeze
 
+from sketchjax import names
 from sketchjax.data.metadata import dataset_info
 from sketchjax.errors import SketchjaxError
 from sketchjax.models import mlp, resnet, vgg
 
-_BUILDERS: dict[str, Callable[..., nn.Module]] = {
-    "vgg19_bn": vgg.vgg19_bn,
-    "vgg19": vgg.vgg19,
-    "resnet20": resnet.resnet20,
-    "wide_resnet20": resnet.wide_resnet20,
-    "resnet18": resnet.resnet18,
-    "wide_resnet18": resnet.wide_resnet18,
-    "lenet_300_100": mlp.lenet_300_100,
-    "linear": mlp.linear,
-}
 
-MODEL_NAMES: tuple[str, ...] = tuple(_BUILDERS)
+@dataclasses.dataclass(frozen=True)
+class ModelSpec:
+    """A model's builder and policy.
+
+    Attributes:
+      builder: (num_classes, **options) -> Linen module.
+      preset: the training recipe used unless the user picks one ("paper" | "lenet").
+      classifier: path of the output layer's kernel.
+      imp_output_layer: "prune" | "ignore": whether IMP prunes the classifier (OpenLTH).
+      rewind_iters: the paper's IMP rewind step per dataset name; "*" for any other dataset;
+        0 when neither is listed.
+    """
+    builder: Callable[..., nn.Module]
+    preset: str
+    classifier: str
+    imp_output_layer: str
+    rewind_iters: Mapping[str, int] = dataclasses.field(default_factory=dict)
+
+    def rewind_step(self, dataset: str) -> int:
+        """The IMP rewind step K for `dataset` (VGG-19: 1000; ResNet-20: 2000 on CIFAR-10,
+        6000 on CIFAR-100; otherwise 0)."""
+        return int(self.rewind_iters.get(dataset, self.rewind_iters.get("*", 0)))
+
+
+_VGG_REWIND = {"*": 1000}
+_RESNET20_REWIND = {"cifar10": 2000, "cifar100": 6000}
+_REGISTRY: dict[str, ModelSpec] = {
+    "vgg19_bn": ModelSpec(vgg.vgg19_bn, "paper", "Dense_0/kernel", "ignore", _VGG_REWIND),
+    "vgg19": ModelSpec(vgg.vgg19, "paper", "Dense_0/kernel", "ignore", _VGG_REWIND),
+    "resnet20": ModelSpec(resnet.resnet20, "paper", "Dense_0/kernel", "prune", _RESNET20_REWIND),
+    "wide_resnet20": ModelSpec(resnet.wide_resnet20, "paper", "Dense_0/kernel", "prune"),
+    "resnet18": ModelSpec(resnet.resnet18, "paper", "Dense_0/kernel", "prune"),
+    "wide_resnet18": ModelSpec(resnet.wide_resnet18, "paper", "Dense_0/kernel", "prune"),
+    "lenet_300_100": ModelSpec(mlp.lenet_300_100, "lenet", "Dense_2/kernel", "ignore"),
+    "linear": ModelSpec(mlp.linear, "paper", "Dense_0/kernel", "prune"),
+}
+assert tuple(_REGISTRY) == names.MODELS, "sketchjax.names.MODELS and the registry disagree"
+
+MODEL_NAMES: tuple[str, ...] = names.MODELS
+
+
+def model_spec(name: str) -> ModelSpec:
+    """The registry entry of model `name`; an unknown name lists the valid ones."""
+    if name not in _REGISTRY:
+        raise SketchjaxError(
+            f"unknown model {name!r}; valid models: {', '.join(MODEL_NAMES)}")
+    return _REGISTRY[name]
 
 
 def create_model(name: str, num_classes: int, **kwargs: Any) -> nn.Module:
@@ -43,12 +86,9 @@ def create_model(name: str, num_classes: int, **kwargs: Any) -> nn.Module:
     Raises:
       SketchjaxError: unknown name, bad class count or option.
     """
-    if name not in _BUILDERS:
-        raise SketchjaxError(
-            f"unknown model {name!r}; valid models: {', '.join(MODEL_NAMES)}")
+    builder = model_spec(name).builder
     if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
         raise SketchjaxError(f"num_classes must be a positive integer; got {num_classes!r}")
-    builder = _BUILDERS[name]
     options = [p for p in inspect.signature(builder).parameters if p != "num_classes"]
     unknown = sorted(set(kwargs) - set(options))
     if unknown:
@@ -99,12 +139,6 @@ class ModelBundle:
     input_shape: tuple[int, ...]
     num_classes: int
 
-    def variables(self, params=None, batch_stats=None) -> dict:
-        """The variables dict for `module.apply`, from this bundle's or the given trees."""
-        params = self.params if params is None else params
-        batch_stats = self.batch_stats if batch_stats is None else batch_stats
-        return {"params": params, "batch_stats": batch_stats}
-
     def apply(self, params, batch_stats, x, train: bool = False) -> jax.Array:
         """Logits (B, num_classes) for x (B, *input_shape).
 
@@ -148,3 +182,16 @@ def init_model(name: str, dataset: str, key: jax.Array, num_classes: int | None 
         input_shape=tuple(info.input_shape),
         num_classes=int(logits.shape[-1]),
     )
+
+
+def abstract_model(name: str, dataset: str, num_classes: int | None = None
+                   ) -> tuple[nn.Module, dict, tuple[int, ...], int]:
+    """(module, params as ShapeDtypeStructs, input shape, classes), without running any
+    initialiser: what validating a mask or a run needs, in milliseconds."""
+    info = dataset_info(dataset)
+    classes = info.num_classes if num_classes is None else num_classes
+    module = create_model(name, classes)
+    x = jax.ShapeDtypeStruct((1,) + tuple(info.input_shape), jnp.float32)
+    variables = jax.eval_shape(functools.partial(module.init, train=False),
+                               jax.random.key(0), x)
+    return module, dict(variables.get("params", {})), tuple(info.input_shape), classes

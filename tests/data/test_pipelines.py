@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from sketchjax.data import pipelines as P
+from sketchjax.data import tf_loader
 from sketchjax.data.metadata import dataset_info
 from sketchjax.errors import SketchjaxError
 
@@ -17,7 +18,7 @@ B = 8
 
 @pytest.fixture(scope="module")
 def tfds():
-    return P._tfds()
+    return tf_loader.import_tfds()
 
 
 @pytest.fixture(scope="module")
@@ -82,13 +83,14 @@ def collect(it):
 
 def test_importing_sketchjax_data_does_not_import_tensorflow():
     code = ("import sys, sketchjax, sketchjax.data, sketchjax.data.pipelines, "
-            "sketchjax.data.offline, sketchjax.data.random_data; "
+            "sketchjax.data.offline, sketchjax.data.random_data, sketchjax.data.streams, "
+            "sketchjax.training, sketchjax.mask_store; "
             "assert 'tensorflow' not in sys.modules, 'tensorflow imported'")
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
 def test_import_tensorflow_hides_gpus():
-    tf = P.import_tensorflow()
+    tf = tf_loader.import_tensorflow()
     assert tf.config.get_visible_devices("GPU") == []
 
 

@@ -8,6 +8,8 @@ import pytest
 from PIL import Image
 
 from sketchjax.data import pipelines as P
+from sketchjax.data import tf_loader
+from sketchjax.data.metadata import TINY_IMAGENET_ZIP
 
 ROOT = "tiny-imagenet-200"
 WNIDS = ["n09999999", "n01111111", "n05555555"]  # file order, deliberately not sorted
@@ -53,13 +55,13 @@ def data_dir(tmp_path_factory):
     root = tmp_path_factory.mktemp("tiny")
     manual = root / "downloads" / "manual"
     manual.mkdir(parents=True)
-    make_zip(manual / P.TINY_IMAGENET_ZIP)
+    make_zip(manual / TINY_IMAGENET_ZIP)
     assert P.num_examples("tiny_imagenet", "train", root) == len(WNIDS) * PER_CLASS  # builds
     return root
 
 
 def split_examples(data_dir, split):
-    tfds = P._tfds()
+    tfds = tf_loader.import_tfds()
     builder = tfds.builder("tiny_imagenet", data_dir=os.fspath(data_dir))
     assert builder.is_prepared() and str(builder.version) == "1.0.0"
     return list(tfds.as_numpy(builder.as_dataset(split=split, shuffle_files=False)))

@@ -167,12 +167,23 @@ def test_bad_flags_exit_2_and_write_nothing(tmp_path, capsys, module, argv, mess
     assert not out.exists()
 
 
-def test_exit_status_and_report_only(tmp_path):
-    from ntk.verify_linear import Check, finish
-    bad = [Check("x", "must hold", False, 2.0, 1.0), Check("y", "as printed", False, 2.0, 1.0,
-                                                           must_hold=False)]
-    assert finish("p", bad, report_only=False, written=[]) == 1
-    assert finish("p", bad, report_only=True, written=[]) == 0
-    assert finish("p", bad[1:], report_only=False, written=[]) == 0
-    assert bad[0].to_json()["ratio"] == 2.0
-    assert Check("z", "", True, math.inf, 1.0).to_json()["measured"] == "inf"
+# Cheap flags, so that a run that should have been refused at parsing ends quickly.
+_CHEAP = {"verify_linear": ["--dim", "8", "--examples", "4", "--draws", "2", "--samples", "16",
+                            "--x-draws", "8", "--steps", "0", "--perturbations", "1"],
+          "verify_theorem72": ["--widths", "8", "--draws", "5", "--samples", "16", "--steps",
+                               "1", "--examples", "2"]}
+
+
+@pytest.mark.parametrize("module", ["verify_linear", "verify_theorem72"])
+@pytest.mark.parametrize("below,reason", [(False, "exists and is not a folder"),
+                                          (True, "is not a folder")])
+def test_unwritable_out_exits_2_with_one_line(tmp_path, capsys, module, below, reason):
+    import importlib
+    v = importlib.import_module(f"ntk.{module}")
+    blocker = tmp_path / "a_file"
+    blocker.write_text("keep")
+    out = blocker / "sub" if below else blocker
+    assert v.main(_CHEAP[module] + ["--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and reason in err and str(out) in err, err
+    assert blocker.read_text() == "keep"

@@ -1,5 +1,4 @@
 """IMP: level densities 0.8^L, nesting, magnitude ranking, rewinding to theta_K, resuming, CLI."""
-import argparse
 import json
 import math
 
@@ -7,11 +6,12 @@ import jax
 import numpy as np
 import pytest
 
+import prune as prune_cli
 from sketchjax import imp, trees
 from sketchjax import training as T
 from sketchjax.errors import SketchjaxError
-from sketchjax.imp_cli import add_imp_arguments, run_imp_from_args
 from sketchjax.masks import load_mask
+from sketchjax.variables import load_variables
 
 MODEL, DATASET = "lenet_300_100", "mnist1d"   # 31 steps per epoch at batch 128
 K = 5
@@ -25,15 +25,17 @@ def small_config(**changes):
 
 
 class SpyTrain:
-    """Wraps training.train as imp calls it; records each call's kwargs and trained params."""
+    """Wraps training.train as imp calls it; records each call's plan, stop step and trained
+    params."""
 
     def __init__(self, monkeypatch):
         self.calls = []
         real = imp.train
 
-        def spy(*args, **kwargs):
-            result = real(*args, **kwargs)
-            self.calls.append((kwargs, jax.device_get(result.state.params)))
+        def spy(plan, **kwargs):
+            result = real(plan, **kwargs)
+            self.calls.append((plan, kwargs.get("stop_step"),
+                               jax.device_get(result.state.params)))
             return result
         monkeypatch.setattr(imp, "train", spy)
 
@@ -55,40 +57,39 @@ def test_level_counts_follow_0p8_to_the_L_and_the_spec_level_numbers():
     assert len(exact) == 11 and exact[-1] == round(0.1 * n)
 
 
-def test_defaults_rewind_presets_and_output_layer():
-    assert imp.default_rewind_iters("vgg19_bn", "cifar10") == 1000
-    assert imp.default_rewind_iters("resnet20", "cifar10") == 2000
-    assert imp.default_rewind_iters("resnet20", "cifar100") == 6000
-    assert imp.default_rewind_iters("lenet_300_100", "mnist") == 0
-    assert imp.default_output_layer("resnet20") == "prune"
-    assert imp.default_output_layer("vgg19") == "ignore"
-    shapes = T._abstract_params("resnet20", "cifar10", None)[1]
-    assert imp.output_layer_path(shapes, 10) == "Dense_0/kernel"
-    shapes = T._abstract_params("lenet_300_100", "cifar100", None)[1]  # 300->100 and 100->100
-    assert imp.output_layer_path(shapes, 100) == "Dense_2/kernel"
+def test_defaults_come_from_the_model_registry():
+    vgg = imp.IMPConfig().resolved("vgg19_bn", "cifar10")
+    assert (vgg.rewind_iters, vgg.output_layer, vgg.train.optimizer, vgg.epochs) == (
+        1000, "ignore", "sgd", 160)
+    assert imp.IMPConfig().resolved("resnet20", "cifar100").rewind_iters == 6000
+    resnet = imp.IMPConfig().resolved("resnet20", "cifar10")
+    assert (resnet.rewind_iters, resnet.output_layer) == (2000, "prune")
+    lenet = imp.IMPConfig(epochs=3).resolved("lenet_300_100", "mnist")
+    assert (lenet.rewind_iters, lenet.output_layer, lenet.train.optimizer, lenet.train.epochs) \
+        == (0, "ignore", "adam", 3)
 
 
 def test_imp_levels_nested_magnitude_pruned_rewound_and_resumable(tmp_path, monkeypatch):
     spy = SpyTrain(monkeypatch)
     workdir = tmp_path / "imp"
-    result = imp.run_imp(MODEL, DATASET, small_config(), workdir, out=tmp_path / "final.npz",
-                         progress=False, log=lambda s: None)
+    result = imp.run_imp(MODEL, DATASET, small_config(), workdir, progress=False,
+                         log=lambda s: None)
     # Pretraining to K, then levels 1..3 (0.8, 0.64, 0.512 <= 0.6).
     assert len(spy.calls) == 4 and len(result.levels) == 3
-    assert spy.calls[0][0]["stop_step"] == K
+    assert spy.calls[0][1] == K and spy.calls[0][0].start_step == 0
 
     # The rewind point is the dense run's K-step weights, and every level starts from it.
-    rewind = imp.load_variables(workdir / "rewind.npz")
-    dense_k = T.train(MODEL, DATASET, small_config().resolved(MODEL, DATASET).train
-                      .replace(checkpoint_every=0), seeds=(0,), init_seed=0, progress=False,
-                      stop_step=K)
+    rewind = load_variables(workdir / "rewind.npz")
+    dense_k = T.train(T.plan_run(MODEL, DATASET, small_config().resolved(MODEL, DATASET).train
+                                 .replace(checkpoint_every=0), seeds=(0,), init_seed=0),
+                      progress=False, stop_step=K)
     assert max(float(np.abs(np.asarray(a) - np.asarray(b)).max()) for a, b in
                zip(jax.tree.leaves(rewind["params"]),
                    jax.tree.leaves(jax.device_get(dense_k.state.params)))) == 0.0
-    for kwargs, _ in spy.calls[1:]:
-        assert kwargs["start_step"] == K
-        assert kwargs["init_variables"] is not None
-        for a, b in zip(jax.tree.leaves(kwargs["init_variables"]["params"]),
+    for plan, stop_step, _ in spy.calls[1:]:
+        assert plan.start_step == K and stop_step is None
+        assert plan.init_variables is not None
+        for a, b in zip(jax.tree.leaves(plan.init_variables["params"]),
                         jax.tree.leaves(rewind["params"])):
             np.testing.assert_array_equal(a, b)
 
@@ -97,7 +98,7 @@ def test_imp_levels_nested_magnitude_pruned_rewound_and_resumable(tmp_path, monk
     total = sum(np.size(trees.flatten(rewind["params"])[p]) for p in pruned_layers)
     expected = imp.level_counts(total, 0.2, 0.6, False)
     previous = {p: np.ones_like(trees.flatten(rewind["params"])[p]) for p in prunable}
-    for level, (kwargs, trained) in enumerate(spy.calls[1:], start=1):
+    for level, (_, _, trained) in enumerate(spy.calls[1:], start=1):
         mask = load_mask(workdir / f"level_{level:02d}.npz")
         arrays = mask.arrays
         kept = sum(int(np.count_nonzero(arrays[p])) for p in pruned_layers)
@@ -120,8 +121,10 @@ def test_imp_levels_nested_magnitude_pruned_rewound_and_resumable(tmp_path, monk
         assert meta["rewind"]["step"] == K and meta["model"] == MODEL and meta["seed"] == 0
         previous = {p: arrays[p] for p in prunable}
 
-    final = load_mask(tmp_path / "final.npz")
+    final = result.mask
     assert final.metadata["imp"]["final"] and final.metadata["imp"]["level"] == 3
+    np.testing.assert_array_equal(load_mask(workdir / "level_03.npz").arrays["Dense_0/kernel"],
+                                  final.arrays["Dense_0/kernel"])
 
     # Resuming: every level file exists, so nothing is trained again.
     def fail(*a, **k):
@@ -156,32 +159,16 @@ def test_imp_random_data_layerwise_sample_exact_final_prunes_output(tmp_path):
         previous = arrays
 
 
-def prune_like_parser():
-    """The prune.py flags run_imp_from_args reads, plus the IMP ones."""
-    p = argparse.ArgumentParser()
-    p.add_argument("--model", default=MODEL)
-    p.add_argument("--dataset", default=DATASET)
-    p.add_argument("--density", type=float, default=0.7)
-    p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--data", default="real")
-    p.add_argument("--selection", default="threshold")
-    p.add_argument("--data-dir", default=None)
-    p.add_argument("--out", default=None)
-    p.add_argument("--quiet", action="store_true")
-    return add_imp_arguments(p)
-
-
 def test_imp_cli_then_train_starts_from_the_rewind_point(tmp_path, capsys):
     out = tmp_path / "masks" / "lenet_imp.npz"
-    args = prune_like_parser().parse_args(
-        ["--out", str(out), "--imp-epochs", "1", "--rewind-iters", "7", "--quiet"])
-    assert (args.imp_rate, args.output_layer, args.imp_exact_final) == (0.2, None, False)
-    path = run_imp_from_args(args)
-    assert path == out and out.exists()
+    assert prune_cli.main(["--method", "imp", "--model", MODEL, "--dataset", DATASET,
+                           "--density", "0.7", "--seed", "1", "--out", str(out),
+                           "--imp-epochs", "1", "--rewind-iters", "7", "--quiet"]) == 0
+    assert out.exists()
     assert (tmp_path / "masks" / "lenet_imp_imp" / "level_02.npz").exists()
     meta = load_mask(out).metadata
     assert meta["imp"]["output_layer"] == "ignore" and meta["seed"] == 1
-    assert meta["rewind"]["step"] == 7
+    assert meta["rewind"]["step"] == 7 and meta["config"]["config"]["rate"] == 0.2
 
     import train as train_cli
     run_dir = tmp_path / "run"
@@ -190,7 +177,7 @@ def test_imp_cli_then_train_starts_from_the_rewind_point(tmp_path, capsys):
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["config"]["start_step"] == 7 and summary["config"]["rewind"]["step"] == 7
     assert summary["steps"] == 31 and summary["pruned_weights_nonzero"] == 0
-
-    bad = prune_like_parser().parse_args(["--data", "sparse", "--out", str(out)])
-    with pytest.raises(SketchjaxError, match="--data"):
-        run_imp_from_args(bad)
+    capsys.readouterr()
+    assert prune_cli.main(["--method", "imp", "--model", MODEL, "--dataset", DATASET,
+                           "--data", "sparse", "--out", str(tmp_path / "x.npz")]) == 2
+    assert "unknown IMP data 'sparse'" in capsys.readouterr().err

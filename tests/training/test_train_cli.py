@@ -76,8 +76,17 @@ def test_flags_override_the_recipe_and_seeds_run_together(mask_file, tmp_path, c
 
 
 def test_dense_run_needs_model_and_dataset(capsys):
-    assert "--dense needs" in error_of(capsys, ["--dense", "--model", "lenet_300_100"])
-    assert "nothing to train" in error_of(capsys, [])
+    assert "needs a model and a dataset" in error_of(capsys, ["--dense", "--model",
+                                                             "lenet_300_100"])
+    assert "give either --mask" in error_of(capsys, [])
+
+
+def test_choices_are_the_library_names():
+    from sketchjax import names
+    actions = {a.dest: a for a in train_cli.build_parser()._actions}
+    assert tuple(actions["model"].choices) == names.MODELS
+    assert tuple(actions["dataset"].choices) == names.DATASETS
+    assert tuple(actions["preset"].choices) == ("auto",) + names.PRESETS
 
 
 def test_mask_for_another_model_or_dataset(mask_file, tmp_path, capsys):

@@ -27,6 +27,12 @@ def random_mask(params, density, seed=0):
             for p, v in trees.flatten(trees.prunable(params)).items()}
 
 
+def run(model, dataset, config, *, stop_step=None, **plan_args):
+    """plan_run + train, quietly."""
+    return T.train(T.plan_run(model, dataset, config, **plan_args), stop_step=stop_step,
+                   progress=False)
+
+
 def max_abs_diff(a, b):
     fa, fb = trees.flatten(a), trees.flatten(b)
     assert fa.keys() == fb.keys()
@@ -138,8 +144,7 @@ def test_lenet_learns_mnist1d_and_writes_all_run_files(tmp_path):
     # Measured (3 seeds): 5 epochs of the LeNet protocol reach 0.49-0.51 test accuracy;
     # chance is 0.10. Threshold 0.40.
     out = tmp_path / "run"
-    result = T.train("lenet_300_100", "mnist1d", T.preset("lenet", epochs=5),
-                     out=out, progress=False)
+    result = run("lenet_300_100", "mnist1d", T.preset("lenet", epochs=5), out=out)
     summary = json.loads((out / "summary.json").read_text())
     assert summary["test_accuracy"] > 0.40
     assert summary["best_test_accuracy"] >= summary["test_accuracy"]
@@ -162,7 +167,7 @@ def test_cnn_learns_digits_with_a_mask_and_batchnorm():
     mask = Mask(random_mask(bundle.params, 0.5), {"seed": 0, "model": "resnet20"})
     config = T.preset("paper", epochs=3, batch_size=64, lr=0.05, milestones=(),
                       eval_batch_size=360, checkpoint_every=0)
-    result = T.train("resnet20", "digits", config, mask=mask, progress=False)
+    result = run("resnet20", "digits", config, mask=mask)
     assert result.summary["test_accuracy"] > 0.80
     assert result.summary["pruned_weights_nonzero"] == 0
     assert abs(result.summary["density"] - 0.5) < 0.01
@@ -178,8 +183,8 @@ N_MOCK = 48
 @pytest.fixture(scope="module")
 def mock_cifar_dir(tmp_path_factory):
     """A data dir holding cifar10's dataset_info only, so tfds' mock sees it prepared."""
-    from sketchjax.data import pipelines
-    tfds = pipelines._tfds()
+    from sketchjax.data.tf_loader import import_tfds
+    tfds = import_tfds()
     root = tmp_path_factory.mktemp("tfds_meta")
     builder = tfds.builder("cifar10", data_dir=os.fspath(root))
     builder.info.set_splits(tfds.core.SplitDict([
@@ -196,18 +201,24 @@ def test_one_epoch_end_to_end_on_mock_cifar10(mock_cifar_dir, tmp_path):
     mask = Mask(random_mask(bundle.params, 0.2), {"seed": 3, "model": "lenet_300_100"})
     out = tmp_path / "run"
     with tfds.testing.mock_data(num_examples=N_MOCK, data_dir=os.fspath(root)):
-        result = T.train("lenet_300_100", "cifar10",
-                         T.preset("paper", epochs=1, batch_size=16, eval_batch_size=20),
-                         mask=mask, data_dir=root, out=out, progress=False)
+        result = run("lenet_300_100", "cifar10",
+                     T.preset("paper", epochs=1, batch_size=16, eval_batch_size=20),
+                     mask=mask, data_dir=root, out=out)
+        # An independent evaluation of the final weights: apply the model to every test
+        # example at once, in numpy order (no padding, no batching, no jit).
+        from sketchjax.data.pipelines import eval_batches
+        images = np.concatenate([b["image"] for b in eval_batches("cifar10", 7, root)])
+        labels = np.concatenate([b["label"] for b in eval_batches("cifar10", 7, root)])
+    logits = bundle.module.apply({"params": result.state.params}, images)
+    correct = int(np.sum(np.argmax(np.asarray(logits), -1) == labels))
     summary = result.summary
     assert summary["steps"] == N_MOCK // 16 and summary["epochs"] == 1
-    assert 0.0 <= summary["test_accuracy"] <= 1.0
+    assert len(labels) == N_MOCK
+    # The padded last eval batch (48 = 20 + 20 + 8) counts exactly the real examples.
+    assert summary["test_accuracy"] == correct / N_MOCK
     assert summary["pruned_weights_nonzero"] == 0 and summary["init_seeds"] == [3]
     assert abs(summary["density"] - 0.2) < 0.01
     assert (out / "summary.json").exists() and (out / "metrics.csv").exists()
-    # The test count is exact despite the padded last eval batch (48 = 20 + 20 + 8).
-    np.testing.assert_allclose(summary["test_accuracy"] * N_MOCK,
-                               round(summary["test_accuracy"] * N_MOCK), atol=1e-6)
 
 
 # ----------------------------------------------------------------------------- resume, seeds
@@ -215,18 +226,16 @@ def test_one_epoch_end_to_end_on_mock_cifar10(mock_cifar_dir, tmp_path):
 
 def test_killed_and_resumed_run_ends_with_the_same_parameters(tmp_path):
     config = T.preset("paper", epochs=3, milestones=(2,), lr=0.05)
-    full = T.train("lenet_300_100", "mnist1d", config, out=tmp_path / "a", progress=False)
+    full = run("lenet_300_100", "mnist1d", config, out=tmp_path / "a")
     # "Killed" mid-epoch 2 (step 45 of 31-step epochs): only epoch 1 was checkpointed.
-    stopped = T.train("lenet_300_100", "mnist1d", config, out=tmp_path / "b", progress=False,
-                      stop_step=45)
+    stopped = run("lenet_300_100", "mnist1d", config, out=tmp_path / "b", stop_step=45)
     assert stopped.summary is None and not (tmp_path / "b" / "summary.json").exists()
     with pytest.raises(SketchjaxError, match="pass --resume"):
         T.plan_run("lenet_300_100", "mnist1d", config, out=tmp_path / "a")
     with pytest.raises(SketchjaxError, match="other settings"):
-        T.train("lenet_300_100", "mnist1d", config.replace(lr=0.1), out=tmp_path / "b",
-                resume=True, progress=False)
-    resumed = T.train("lenet_300_100", "mnist1d", config, out=tmp_path / "b", resume=True,
-                      progress=False)
+        T.plan_run("lenet_300_100", "mnist1d", config.replace(lr=0.1), out=tmp_path / "b",
+                   resume=True)
+    resumed = run("lenet_300_100", "mnist1d", config, out=tmp_path / "b", resume=True)
     assert max_abs_diff(full.state.params, resumed.state.params) == 0.0
     for a, b in zip(jax.tree.leaves(full.state.opt_state), jax.tree.leaves(resumed.state.opt_state)):
         np.testing.assert_array_equal(a, b)  # momentum buffers and counts too
@@ -239,12 +248,10 @@ def test_vmapped_seeds_equal_separate_runs():
     config = T.preset("lenet", epochs=2, checkpoint_every=0)
     bundle = init_model("lenet_300_100", "mnist1d", jax.random.key(7))
     mask = Mask(random_mask(bundle.params, 0.3), {"seed": 7, "model": "lenet_300_100"})
-    together = T.train("lenet_300_100", "mnist1d", config, mask=mask, seeds=(0, 1),
-                       progress=False)
+    together = run("lenet_300_100", "mnist1d", config, mask=mask, seeds=(0, 1))
     assert together.summary["init_seeds"] == [7, 7]  # the mask's weights, two data orders
     for i, seed in enumerate((0, 1)):
-        alone = T.train("lenet_300_100", "mnist1d", config, mask=mask, seeds=(seed,),
-                        progress=False)
+        alone = run("lenet_300_100", "mnist1d", config, mask=mask, seeds=(seed,))
         row = jax.tree.map(lambda x: x[i], together.state.params)
         assert max_abs_diff(row, alone.state.params) < 1e-5
         assert abs(together.summary["test_accuracy_per_seed"][i]
@@ -256,8 +263,8 @@ def test_vmapped_seeds_equal_separate_runs():
 
 def test_random_normal_training_data_is_deterministic_and_keyed_by_step():
     config = T.preset("lenet", epochs=1, checkpoint_every=0)
-    a = T.train("lenet_300_100", "digits", config, data="normal", progress=False)
-    b = T.train("lenet_300_100", "digits", config, data="normal", progress=False)
+    a = run("lenet_300_100", "digits", config, data="normal")
+    b = run("lenet_300_100", "digits", config, data="normal")
     assert max_abs_diff(a.state.params, b.state.params) == 0.0
     assert a.summary["data"] == "normal" and a.summary["test_accuracy"] < 0.5
 
@@ -290,7 +297,7 @@ _SHARDED_SCRIPT = textwrap.dedent("""
     results = {}
     for n in (1, 2):
         mesh = T.data_mesh(jax.devices()[:n])
-        step, evaluate = T._compiled_steps(mesh, False)
+        step, evaluate = T.compiled_steps(mesh, False)
         state = jax.device_put(T.create_train_state(module, params, stats, mask, tx),
                                NamedSharding(mesh, P()))
         for b in batches:
@@ -303,8 +310,8 @@ _SHARDED_SCRIPT = textwrap.dedent("""
                zip(jax.tree.leaves(results[1]), jax.tree.leaves(results[2])))
     print("MAXDIFF", diff)
     # The whole train() loop on 2 devices (compared with the parent's 1-device run).
-    r = T.train("lenet_300_100", "digits", T.preset("lenet", epochs=1, checkpoint_every=0),
-                progress=False)
+    r = T.train(T.plan_run("lenet_300_100", "digits",
+                           T.preset("lenet", epochs=1, checkpoint_every=0)), progress=False)
     assert r.summary["devices"] == 2
     np.savez(sys.argv[1], **trees.flatten(jax.device_get(r.state.params)))
 """)
@@ -319,8 +326,7 @@ def test_sharded_step_equals_one_device_step(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     diff = float(proc.stdout.split("MAXDIFF")[1])
     assert diff < 1e-5
-    one = T.train("lenet_300_100", "digits", T.preset("lenet", epochs=1, checkpoint_every=0),
-                  progress=False)
+    one = run("lenet_300_100", "digits", T.preset("lenet", epochs=1, checkpoint_every=0))
     assert one.summary["devices"] == 1
     with np.load(two) as sharded:
         for p, v in trees.flatten(jax.device_get(one.state.params)).items():
@@ -331,8 +337,8 @@ def test_offline_training_never_imports_tensorflow(tmp_path):
     code = textwrap.dedent(f"""
         import sys
         from sketchjax import training as T, imp  # noqa: F401
-        T.train("lenet_300_100", "digits", T.preset("lenet", epochs=1), out={str(tmp_path)!r},
-                progress=False)
+        T.train(T.plan_run("lenet_300_100", "digits", T.preset("lenet", epochs=1),
+                           out={str(tmp_path)!r}), progress=False)
         assert "tensorflow" not in sys.modules, "tensorflow imported"
     """)
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

@@ -1,0 +1,34 @@
+"""Every name a user can type: models, datasets, methods, selections and their options.
+
+Importing this module imports nothing heavy (no jax, no TensorFlow), so the command-line tools
+take their `choices` from here and answer `--help` and flag errors at once. The library checks
+that its registries hold exactly these names (tests/test_names.py).
+"""
+from __future__ import annotations
+
+MODELS = ("vgg19_bn", "vgg19", "resnet20", "wide_resnet20", "resnet18", "wide_resnet18",
+          "lenet_300_100", "linear")
+DATASETS = ("cifar10", "cifar100", "tiny_imagenet", "fashion_mnist", "mnist", "mnist1d",
+            "digits")
+OFFLINE_DATASETS = ("mnist1d", "digits")
+
+# Pruning.
+SCORERS = ("random", "magnitude", "snip", "grasp", "synflow")
+METHODS = SCORERS + ("imp",)              # what prune.py --method accepts
+DATA_SCORERS = ("snip", "grasp")          # scorers that need a prune batch
+SIGNED_SCORERS = ("random", "grasp")      # scores that can be negative
+SELECTIONS = ("threshold", "layerwise_sample", "sketch")
+SCHEDULES = ("exponential", "linear")
+SYNFLOW_INPUTS = ("ones", "chi")
+PRUNE_DATA = ("real", "normal", "sparse")
+SNIP_LOSSES = ("cross_entropy", "l1")
+
+# Iterative magnitude pruning.
+IMP_SELECTIONS = ("threshold", "layerwise_sample")
+OUTPUT_LAYER_MODES = ("prune", "ignore")
+
+# Training.
+PRESETS = ("paper", "lenet")
+OPTIMIZERS = ("sgd", "adam")
+MASK_MODES = ("binary", "scaled")
+TRAIN_DATA = ("real", "normal")

@@ -1,0 +1,72 @@
+"""Masks named by a hash of their full config: pinned names, skip, refuse, force."""
+import dataclasses
+
+import numpy as np
+import pytest
+
+from sketchjax.errors import SketchjaxError
+from sketchjax.imp import IMPConfig
+from sketchjax.mask_store import MaskSpec, make_mask
+from sketchjax.masks import save_mask
+from sketchjax.pruning import PruneConfig
+from sketchjax.training import preset
+
+SPEC = MaskSpec("lenet_300_100", "mnist1d", PruneConfig("synflow", 0.1, rounds=5,
+                                                        synflow_input="chi"))
+
+
+def test_the_file_name_is_pinned():
+    # A change of this name means every user's existing masks are recomputed: make it on
+    # purpose (and say so), never by accident.
+    assert SPEC.validated().file_name() == \
+        "lenet_300_100_mnist1d_synflow_chi_threshold_d0.1_seed0_87a8daee.npz"
+
+
+def test_every_config_field_is_in_the_name():
+    names = {SPEC.validated().file_name()}
+    for change in (dict(rounds=6), dict(schedule="linear"), dict(batch_size=64),
+                   dict(snip_loss="l1"), dict(grasp_temperature=100.0), dict(seed=1),
+                   dict(synflow_input_scaling=False), dict(selection="sketch")):
+        names.add(dataclasses.replace(SPEC, config=dataclasses.replace(SPEC.config, **change))
+                  .validated().file_name())
+    names.add(dataclasses.replace(SPEC, num_classes=5).validated().file_name())
+    assert len(names) == 10
+
+
+def test_imp_defaults_resolve_before_hashing():
+    # Writing the model's defaults explicitly names the same search.
+    implicit = MaskSpec("lenet_300_100", "mnist1d", IMPConfig(density=0.5, epochs=1))
+    explicit = MaskSpec("lenet_300_100", "mnist1d", IMPConfig(
+        density=0.5, epochs=1, rewind_iters=0, output_layer="ignore", train=preset("lenet")))
+    assert implicit.validated().file_name() == explicit.validated().file_name()
+    assert implicit.validated().file_name().startswith(
+        "lenet_300_100_mnist1d_imp_real_threshold_d0.5_seed0_")
+
+
+def test_made_once_then_skipped_refused_for_another_config_and_forced(tmp_path):
+    messages = []
+    first = make_mask(SPEC, masks_dir=tmp_path, progress=False, log=messages.append)
+    assert first.computed and first.path.parent == tmp_path
+    assert first.mask.metadata["config_hash"] in first.path.name
+    assert first.mask.metadata["config"]["config"]["rounds"] == 5
+    again = make_mask(SPEC, masks_dir=tmp_path, progress=False, log=messages.append)
+    assert not again.computed and "skipped" in messages[-1]
+    for p, a in first.mask.arrays.items():
+        np.testing.assert_array_equal(again.mask.arrays[p], a)
+    other = dataclasses.replace(SPEC, config=dataclasses.replace(SPEC.config, density=0.2))
+    with pytest.raises(SketchjaxError, match=r"another config \(differs in config\.density\)"):
+        make_mask(other, out=first.path, progress=False)
+    forced = make_mask(other, out=first.path, force=True, progress=False)
+    assert forced.computed and forced.mask.metadata["density"] == 0.2
+
+
+def test_a_file_without_a_config_record_is_not_taken_for_the_mask(tmp_path):
+    made = make_mask(SPEC, masks_dir=tmp_path, progress=False)
+    old = dict(made.mask.metadata)
+    del old["config"]
+    save_mask(made.path, dataclasses.replace(made.mask, metadata=old))
+    with pytest.raises(SketchjaxError, match="no config record"):
+        make_mask(SPEC, masks_dir=tmp_path, progress=False)
+    made.path.write_bytes(b"not a zip")
+    with pytest.raises(SketchjaxError, match="not a readable mask"):
+        make_mask(SPEC, masks_dir=tmp_path, progress=False)

@@ -1,0 +1,69 @@
+"""train_from_mask: the mask's metadata, the registry's preset and the rewind point make the
+plan; overrides win; run folders are named by their settings."""
+import jax
+import numpy as np
+import pytest
+
+from sketchjax import trees
+from sketchjax.errors import SketchjaxError
+from sketchjax.masks import Mask, mask_metadata, save_mask
+from sketchjax.models.registry import init_model
+from sketchjax.training import TrainOverrides, plan_from_mask, train_from_mask
+from sketchjax.variables import save_variables
+
+
+@pytest.fixture(scope="module")
+def lenet_mask(tmp_path_factory):
+    bundle = init_model("lenet_300_100", "digits", jax.random.key(4))
+    rng = np.random.default_rng(0)
+    arrays = {p: (rng.random(np.shape(v)) < 0.5).astype(np.float32)
+              for p, v in trees.flatten(trees.prunable(bundle.params)).items()}
+    meta = mask_metadata(arrays, method="random", model="lenet_300_100", dataset="digits",
+                         num_classes=10, input_shape=(8, 8, 1), seed=4, density=0.5)
+    return save_mask(tmp_path_factory.mktemp("m") / "lenet.npz", Mask(arrays, meta)), bundle
+
+
+def test_defaults_come_from_the_mask_and_the_registry(lenet_mask, tmp_path):
+    path, _ = lenet_mask
+    plan = plan_from_mask(path, TrainOverrides(runs_dir=tmp_path))
+    assert (plan.model, plan.dataset, plan.seeds, plan.init_seeds) == (
+        "lenet_300_100", "digits", (4,), (4,))
+    assert plan.config.optimizer == "adam" and plan.record["preset"] == "lenet"
+    assert plan.start_step == 0 and plan.init_variables is None
+    assert plan.paths.root.parent == tmp_path and plan.paths.root.name.startswith("lenet_")
+    # Other settings, another folder; the same settings, the same folder.
+    other = plan_from_mask(path, TrainOverrides(runs_dir=tmp_path, recipe={"lr": 1e-2}))
+    assert other.paths.root != plan.paths.root and other.config.lr == 1e-2
+    assert plan_from_mask(path, TrainOverrides(runs_dir=tmp_path)).paths == plan.paths
+    sgd = plan_from_mask(path, TrainOverrides(runs_dir=tmp_path, preset="paper",
+                                              seeds=(0, 1)))
+    assert (sgd.config.optimizer, sgd.seeds, sgd.init_seeds) == ("sgd", (0, 1), (4, 4))
+
+
+def test_an_imp_mask_starts_from_its_rewind_point(lenet_mask, tmp_path):
+    path, bundle = lenet_mask
+    from sketchjax.masks import load_mask
+    mask = load_mask(path)
+    theta_k = {"params": jax.tree.map(lambda p: p * 0 + 0.01, bundle.params),
+               "batch_stats": {}}
+    save_variables(tmp_path / "rewind.npz", theta_k)
+    meta = dict(mask.metadata, rewind={"file": str(tmp_path / "rewind.npz"), "step": 22})
+    imp_path = save_mask(tmp_path / "imp.npz", Mask(mask.arrays, meta))
+    result = train_from_mask(imp_path, TrainOverrides(recipe={"epochs": 1}, out=tmp_path / "r",
+                                                      runs_dir=tmp_path), progress=False)
+    assert result.summary["config"]["start_step"] == 22
+    # The schedule resumes at K: a 1-epoch run (23 steps of 60) ends at step 23, one step on.
+    assert result.summary["steps"] == 1437 // 60 == 23
+    plan = plan_from_mask(imp_path, TrainOverrides(rewind=False, runs_dir=tmp_path))
+    assert plan.start_step == 0 and plan.init_variables is None
+
+
+def test_dense_runs_and_clear_errors(tmp_path):
+    with pytest.raises(SketchjaxError, match="needs a model and a dataset"):
+        plan_from_mask(None, TrainOverrides(model="lenet_300_100"))
+    plan = plan_from_mask(None, TrainOverrides(model="lenet_300_100", dataset="digits",
+                                               seeds=(2, 3), runs_dir=tmp_path))
+    assert plan.mask is None and plan.init_seeds == (2, 3)
+    assert plan.paths.root.name.startswith("lenet_300_100_digits_dense_")
+    with pytest.raises(SketchjaxError, match="does not exist"):
+        plan_from_mask(tmp_path / "none.npz")
