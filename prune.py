@@ -27,8 +27,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--method", default="synflow", choices=names.METHODS)
     p.add_argument("--chi-input", action="store_true", help="SynFlow input ||z||/sqrt(128), "
                    "z ~ N(0, I), fresh every round (the paper); default: all ones")
-    p.add_argument("--data", default="real", choices=names.PRUNE_DATA,
-                   help="snip/grasp/imp data: the training set, N(0,1) images, or sparse ones")
+    p.add_argument("--data", default="real", choices=names.PRUNE_DATA + ("normal_fixed",),
+                   help="snip/grasp data: the training set, N(0,1) images, or sparse ones; imp: "
+                   "real, normal (fresh noise) or normal_fixed (a fixed random set)")
     p.add_argument("--selection", default="threshold", choices=names.SELECTIONS, help="hard "
                    "threshold; the paper's per-layer randomized mask; Algorithm 1 (global)")
     p.add_argument("--replacement", action="store_true",
@@ -50,6 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--rewind-iters", type=int, default=None, help="rewind step K (default: "
                      "the paper's, vgg19 1000, resnet20 cifar10 2000 / cifar100 6000, else 0)")
     imp.add_argument("--imp-rate", type=float, default=0.2, help="pruned per level")
+    imp.add_argument("--imp-output-rate", type=float, default=None,
+                     help="the classifier's own rate (with --output-layer prune; LeNet: 0.1)")
     imp.add_argument("--imp-epochs", type=int, default=None,
                      help="epochs per level (default: the model's training preset)")
     imp.add_argument("--output-layer", choices=names.OUTPUT_LAYER_MODES, default=None,
@@ -69,6 +72,7 @@ def spec_from_args(args: argparse.Namespace):
         if args.replacement:
             raise SketchjaxError("--replacement does not apply to --method imp")
         config = IMPConfig(density=args.density, rate=args.imp_rate,
+                           output_rate=args.imp_output_rate,
                            rewind_iters=args.rewind_iters, epochs=args.imp_epochs,
                            output_layer=args.output_layer, exact_final=args.imp_exact_final,
                            data=args.data, selection=args.selection, seed=args.seed)

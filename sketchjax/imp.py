@@ -6,24 +6,29 @@
         train theta_K * mask_{L-1} for E epochs                    (fresh optimizer; the lr
                                                                      schedule and the data stream
                                                                      resume at step K)
-        prune ceil(rate * remaining) of the remaining weights by the magnitude of the trained
-        weights -> mask_L = mask_{L-1} AND keep                     (nested)
+        prune ceil(rate * remaining) of the remaining weights of each group (all pruned
+        layers, or hidden layers and classifier at their own rates) by the magnitude of the
+        trained weights -> mask_L = mask_{L-1} AND keep             (nested)
         survivors rewound to theta_K
         stop at the first level at or below the target density (or prune that level to hit
         the target exactly: `exact_final`)
 
 Densities are counted over the layers IMP prunes: all prunable kernels with
 `output_layer="prune"`, all but the classifier with "ignore" (then the classifier stays dense,
-as OpenLTH's VGG and LeNet). Each level's mask is written as soon as it is made
-(`<workdir>/level_XX.npz`); a level whose file exists is loaded instead of recomputed, so an
-interrupted search resumes at the next level. The rewind point is stored as
+as OpenLTH's VGG). `output_rate` prunes the classifier at its own rate (the lottery-ticket
+LeNet: hidden layers 20%, output layer 10% per level). Each level's mask is written as soon as
+it is made (`<workdir>/level_XX.npz`); a level whose file exists is loaded instead of
+recomputed, so an interrupted search resumes at the next level. The levels do not depend on the
+target density (unless `exact_final`), so searches for 10%, 5% and 2% share one workdir: the
+deeper one continues where the shallower stopped. The rewind point is stored as
 `<workdir>/rewind.npz` and named in every mask's metadata ("rewind"), so `train_from_mask` starts
 the final sparse network from theta_K at step K, as the lottery-ticket procedure does. The
 model's defaults (rewind step, whether the classifier is pruned, the training recipe) come
 from the model registry.
 
-Variants (the paper's Table 2): `data="normal"` trains on N(0, 1) images with random labels
-for the whole search (pretraining and every level); `selection="layerwise_sample"` replaces
+Variants (the paper's Table 2): `data="normal_fixed"` trains on a fixed random set (N(0, 1)
+images with random labels, the size of the training split, as the authors' code) for the whole
+search (pretraining and every level), `data="normal"` on fresh noise every step; `selection="layerwise_sample"` replaces
 the global magnitude threshold by the paper's per-layer randomized mask (per-layer counts from
 the global threshold, weights drawn without replacement proportionally to |theta|).
 """
@@ -34,7 +39,7 @@ import math
 import os
 import time
 from pathlib import Path
-from typing import Any, Callable, Mapping, Optional
+from typing import Any, Callable, Mapping, Optional, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -45,7 +50,7 @@ from sketchjax.counts import kept_count
 from sketchjax.errors import SketchjaxError, check_choice
 from sketchjax.masks import Mask, load_mask, mask_metadata, save_mask
 from sketchjax.models.registry import init_model, model_spec
-from sketchjax.records import config_differences, read_json, write_json
+from sketchjax.records import config_differences, config_hash, read_json, write_json
 from sketchjax.training import TrainConfig, plan_run, preset, train
 from sketchjax.variables import load_variables, save_variables
 
@@ -62,18 +67,21 @@ class IMPConfig:
     Attributes:
       density: target fraction of the pruned layers' weights kept, in (0, 1].
       rate: fraction of the remaining weights pruned per level (OpenLTH: 0.2).
+      output_rate: with output_layer "prune", the classifier's own rate (LeNet: 0.1); None =
+        the classifier is pruned with the other layers, globally, at `rate`.
       rewind_iters: K, the rewind step; None = the model's (`ModelSpec.rewind_step`).
       epochs: training epochs per level (the whole run, K included); None = train.epochs.
       output_layer: "prune" | "ignore"; None = the model's (`ModelSpec.imp_output_layer`).
       exact_final: prune the last level to the target density exactly instead of stopping
         at the first level at or below it.
-      data: "real" or "normal" (random data for the whole search).
+      data: "real", "normal_fixed" or "normal" (random data for the whole search).
       selection: "threshold" (global magnitude) or "layerwise_sample".
       seed: initial weights, data order, random data and sampling.
       train: the recipe of the pretraining and of every level; None = the model's preset.
     """
     density: float = 0.1
     rate: float = 0.2
+    output_rate: Optional[float] = None
     rewind_iters: Optional[int] = None
     epochs: Optional[int] = None
     output_layer: Optional[str] = None
@@ -95,8 +103,12 @@ class IMPConfig:
             train=recipe.replace(epochs=epochs))
         if not (isinstance(config.density, (int, float)) and 0 < config.density <= 1):
             raise SketchjaxError(f"density must be in (0, 1], got {config.density}")
-        if not (isinstance(config.rate, (int, float)) and 0 < config.rate < 1):
-            raise SketchjaxError(f"IMP rate must be in (0, 1), got {config.rate}")
+        for name in ("rate", "output_rate"):
+            value = getattr(config, name)
+            if value is not None and not (isinstance(value, (int, float)) and 0 < value < 1):
+                raise SketchjaxError(f"IMP {name} must be in (0, 1), got {value}")
+        if config.output_rate is not None and config.output_layer != "prune":
+            raise SketchjaxError("an output-layer rate needs output_layer 'prune'")
         if isinstance(config.rewind_iters, bool) or not isinstance(config.rewind_iters, int) \
                 or config.rewind_iters < 0:
             raise SketchjaxError(f"rewind iterations must be an int >= 0, got "
@@ -113,6 +125,14 @@ class IMPConfig:
         d["train"] = self.train.to_dict() if self.train is not None else None
         return d
 
+    def search_record(self) -> dict[str, Any]:
+        """What the levels depend on: the record without the target density (which only says
+        where to stop), unless the last level is pruned to it exactly."""
+        d = self.record()
+        if not self.exact_final:
+            del d["density"]
+        return d
+
 
 @dataclasses.dataclass
 class IMPResult:
@@ -123,23 +143,34 @@ class IMPResult:
     workdir: Path
 
 
-def level_counts(total: int, rate: float, target: float, exact_final: bool) -> list[int]:
-    """Kept counts of levels 1, 2, ... over `total` weights.
+def level_counts(sizes: Sequence[int], rates: Sequence[float], target: float,
+                 exact_final: bool) -> list[tuple[int, ...]]:
+    """Kept counts of each group at levels 1, 2, ...
 
-    OpenLTH prunes ceil(rate * remaining) per level; the search stops at the first level at or
-    below `kept_count(total, target)` (or, with `exact_final`, lands on it).
+    OpenLTH prunes ceil(rate * remaining) of each group per level; the search stops at the first
+    level whose total is at or below `kept_count(sum(sizes), target)` (with `exact_final`, the
+    first group's count of that level is raised so that the total lands on it).
+
+    Args:
+      sizes: weights of each group (e.g. (hidden, output)).
+      rates: each group's pruning rate per level.
+      target: the target density over all groups.
+      exact_final: land on the target exactly.
+    Returns:
+      one tuple of per-group kept counts per level.
     """
-    target_kept = kept_count(total, target)
-    counts, kept = [], total
-    while kept > target_kept or not counts:
-        nxt = kept - math.ceil(rate * kept)
-        if exact_final:
-            nxt = max(nxt, target_kept)
-        counts.append(nxt)
-        kept = nxt
-        if nxt <= target_kept or nxt == 0:
+    target_kept = kept_count(sum(sizes), target)
+    levels: list[tuple[int, ...]] = []
+    kept = tuple(sizes)
+    while sum(kept) > target_kept or not levels:
+        nxt = [k - math.ceil(r * k) for k, r in zip(kept, rates)]
+        if exact_final and sum(nxt) < target_kept:
+            nxt[0] += target_kept - sum(nxt)
+        if tuple(nxt) == kept:      # nothing left to prune
             break
-    return counts
+        kept = tuple(nxt)
+        levels.append(kept)
+    return levels
 
 
 def _level_path(workdir: Path, level: int) -> Path:
@@ -159,7 +190,8 @@ def _check_workdir(workdir: Path, record: Mapping[str, Any]) -> None:
 
 def _prune_level(trained: Mapping, mask: Mapping, pruned_paths: list[str], keep: int,
                  selection: str, key: jax.Array) -> dict:
-    """New mask over `pruned_paths`: `keep` survivors ranked (or sampled) by |trained|."""
+    """New mask over `pruned_paths` (one group): `keep` survivors ranked (or sampled) by
+    |trained|, globally over the group's layers."""
     if keep <= 0:
         return {p: np.zeros_like(np.asarray(mask[p])) for p in pruned_paths}
     scores = trees.unflatten({p: jnp.abs(jnp.asarray(trained[p])) for p in pruned_paths})
@@ -195,16 +227,35 @@ def _loaded_level(path: Path, mask: Mapping[str, np.ndarray]) -> Mask:
     return loaded
 
 
+def _groups(model: str, all_paths: list[str], config: IMPConfig) -> list[tuple[list[str], float]]:
+    """(paths, rate) of each group pruned by global magnitude within itself."""
+    classifier = model_spec(model).classifier
+    others = [p for p in all_paths if p != classifier]
+    if config.output_layer == "ignore":
+        return [(others, config.rate)]
+    if config.output_rate is None:
+        return [(list(all_paths), config.rate)]
+    return [(others, config.rate), ([classifier], config.output_rate)]
+
+
+def search_name(model: str, dataset: str, config: IMPConfig) -> str:
+    """Folder name of a (resolved) config's search: shared by every target density."""
+    return "_".join([model, dataset, "imp", config.data, config.selection, f"seed{config.seed}",
+                     config_hash({"model": model, "dataset": dataset,
+                                  **config.search_record()})])
+
+
 def run_imp(model: str, dataset: str, config: IMPConfig, workdir: str | os.PathLike, *,
             data_dir=None, num_classes: Optional[int] = None, progress: bool = True,
             log: Callable[[str], None] = print) -> IMPResult:
     """Run (or resume) an IMP search; every level's mask is saved in `workdir` as it is made.
 
     Args:
-      model, dataset: registry names (the dataset must be on disk; with data="normal" it is
+      model, dataset: registry names (the dataset must be on disk; with random data it is
         used only for evaluation and the epoch length).
       config: the search (`IMPConfig`); defaults resolved from the model registry.
-      workdir: folder for rewind.npz, level_XX.npz, imp_config.json, levels.json.
+      workdir: folder for rewind.npz, level_XX.npz, imp_config.json, levels.json; shared by
+        searches that differ only in the target density (`search_name`).
       data_dir: tfds / offline data folder.
       num_classes: overrides the dataset's class count.
       progress: training progress bars.
@@ -221,18 +272,22 @@ def run_imp(model: str, dataset: str, config: IMPConfig, workdir: str | os.PathL
                           num_classes=num_classes, data=config.data, data_dir=data_dir,
                           start_step=K)
     classes = dense_plan.num_classes
-    identity = {"model": model, "dataset": dataset, "num_classes": classes, **config.record()}
+    identity = {"model": model, "dataset": dataset, "num_classes": classes,
+                **config.search_record()}
     _check_workdir(workdir, identity)
     workdir.mkdir(parents=True, exist_ok=True)
     write_json(workdir / CONFIG_FILE, identity)
 
     bundle = init_model(model, dataset, jax.random.key(seed), num_classes=classes)
     all_paths = trees.prunable_paths(bundle.params)
-    ignored = [model_spec(model).classifier] if config.output_layer == "ignore" else []
-    pruned_paths = [p for p in all_paths if p not in ignored]
     flat_init = trees.flatten(bundle.params)
-    total = sum(int(np.size(flat_init[p])) for p in pruned_paths)
-    counts = level_counts(total, config.rate, config.density, config.exact_final)
+    groups = _groups(model, all_paths, config)
+    pruned_paths = [p for paths, _ in groups for p in paths]
+    ignored = [p for p in all_paths if p not in pruned_paths]
+    sizes = [sum(int(np.size(flat_init[p])) for p in paths) for paths, _ in groups]
+    total = sum(sizes)
+    counts = level_counts(sizes, [rate for _, rate in groups], config.density,
+                          config.exact_final)
     theta_k = _rewind_point(workdir, dataclasses.replace(dense_plan, start_step=0), bundle, K,
                             progress, log)
     rewind = {"file": str((workdir / REWIND_FILE).resolve()), "step": K}
@@ -241,7 +296,7 @@ def run_imp(model: str, dataset: str, config: IMPConfig, workdir: str | os.PathL
     levels: list[dict[str, Any]] = []
     key = jax.random.key(seed)
     final = None
-    for level, keep in enumerate(counts, start=1):
+    for level, keeps in enumerate(counts, start=1):
         path = _level_path(workdir, level)
         if path.exists():
             final = _loaded_level(path, mask)
@@ -257,19 +312,20 @@ def run_imp(model: str, dataset: str, config: IMPConfig, workdir: str | os.PathL
                         data_dir=data_dir, start_step=K, init_variables=theta_k)
         result = train(plan, progress=progress, epoch_lines=False)
         trained = trees.flatten(jax.device_get(result.state.params))
-        mask = {**mask, **_prune_level(trained, mask, pruned_paths, keep, config.selection,
-                                       jax.random.fold_in(key, _SELECT_STREAM + level))}
+        for g, ((paths, _), keep) in enumerate(zip(groups, keeps)):
+            mask.update(_prune_level(trained, mask, paths, keep, config.selection,
+                                     jax.random.fold_in(key, _SELECT_STREAM + 100 * g + level)))
         kept_pruned = int(sum(np.count_nonzero(mask[p]) for p in pruned_paths))
         test_acc = (result.summary or {}).get("test_accuracy")
         record = {
             "level": level, "pruned_density": kept_pruned / total, "pruned_kept": kept_pruned,
-            "pruned_size": total, "target_kept": keep, "trained_test_accuracy": test_acc,
+            "pruned_size": total, "target_kept": list(keeps), "group_sizes": sizes,
+            "trained_test_accuracy": test_acc,
             "trained_train_accuracy": (result.summary or {}).get("final_train_accuracy"),
-            "rate": config.rate, "rewind_iters": K, "epochs_per_level": config.epochs,
-            "output_layer": config.output_layer, "ignored_layers": ignored,
-            "exact_final": config.exact_final, "data": config.data,
-            "selection": config.selection, "final": level == len(counts),
-            "seconds": round(time.perf_counter() - start, 3),
+            "rate": config.rate, "output_rate": config.output_rate, "rewind_iters": K,
+            "epochs_per_level": config.epochs, "output_layer": config.output_layer,
+            "ignored_layers": ignored, "exact_final": config.exact_final, "data": config.data,
+            "selection": config.selection, "seconds": round(time.perf_counter() - start, 3),
         }
         final = Mask(dict(mask), mask_metadata(
             mask, method="imp", model=model, dataset=dataset, num_classes=classes,
@@ -283,4 +339,7 @@ def run_imp(model: str, dataset: str, config: IMPConfig, workdir: str | os.PathL
         log(f"IMP level {level}/{len(counts)}: trained (test acc {acc}), kept {kept_pruned:,} "
             f"of {total:,} ({kept_pruned / total:.4f}), {record['seconds']:.1f}s -> {path}")
     write_json(workdir / LEVELS_FILE, levels)
+    # The last level is this target's mask, whichever search wrote it.
+    final_record = dict(levels[-1], final=True)
+    final = Mask(final.arrays, dict(final.metadata, density=config.density, imp=final_record))
     return IMPResult(final, levels, workdir)

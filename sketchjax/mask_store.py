@@ -20,7 +20,7 @@ from sketchjax import inputs, names
 from sketchjax.atomic import check_writable
 from sketchjax.data.metadata import dataset_info
 from sketchjax.errors import SketchjaxError
-from sketchjax.imp import IMPConfig, run_imp
+from sketchjax.imp import IMPConfig, run_imp, search_name
 from sketchjax.masks import Mask, load_mask, save_mask
 from sketchjax.models.registry import create_model, init_model
 from sketchjax.pruning import PruneConfig, prune
@@ -121,8 +121,8 @@ def make_mask(spec: MaskSpec, *, out: Optional[str | os.PathLike] = None,
       spec: what to prune.
       out: the file; None = masks_dir/<readable prefix>_<hash>.npz.
       masks_dir: folder of the default names.
-      force: recompute and overwrite even when the file exists (an IMP search folder,
-        `<file stem>_imp/`, is resumed as it is; delete it to start the search over).
+      force: recompute and overwrite even when the file exists (an IMP search folder beside
+        the file, `imp.search_name(...)`, is resumed as it is; delete it to start over).
       data_dir: tfds data dir / offline cache dir (real prune batches, IMP training).
       progress: progress bars.
       log: one line on a skip and per IMP level.
@@ -140,9 +140,10 @@ def make_mask(spec: MaskSpec, *, out: Optional[str | os.PathLike] = None,
         log(f"{path} exists with the same config; skipped (--force recomputes)")
         return MaskOutcome(path, existing, False)
     if isinstance(spec.config, IMPConfig):
-        mask = run_imp(spec.model, spec.dataset, spec.config, path.with_name(path.stem + "_imp"),
-                       data_dir=data_dir, num_classes=spec.num_classes, progress=progress,
-                       log=log).mask
+        # One search folder per search, shared by its target densities.
+        workdir = path.parent / search_name(spec.model, spec.dataset, spec.config)
+        mask = run_imp(spec.model, spec.dataset, spec.config, workdir, data_dir=data_dir,
+                       num_classes=spec.num_classes, progress=progress, log=log).mask
     else:
         config = spec.config
         real_data = None

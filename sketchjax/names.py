@@ -23,7 +23,7 @@ SYNFLOW_INPUTS = ("ones", "chi")
 PRUNE_DATA = ("real", "normal", "sparse")
 SNIP_LOSSES = ("cross_entropy", "l1")
 
-# Iterative magnitude pruning.
+# Iterative magnitude pruning (its data: TRAIN_DATA below).
 IMP_SELECTIONS = ("threshold", "layerwise_sample")
 OUTPUT_LAYER_MODES = ("prune", "ignore")
 
@@ -31,4 +31,8 @@ OUTPUT_LAYER_MODES = ("prune", "ignore")
 PRESETS = ("paper", "lenet")
 OPTIMIZERS = ("sgd", "adam")
 MASK_MODES = ("binary", "scaled")
-TRAIN_DATA = ("real", "normal")
+# Training data: the training split; fresh N(0, 1) images with random labels every step; or a
+# fixed random set of the training split's size (each example's image and label fixed), as the
+# authors' code trains IMP on random data.
+TRAIN_DATA = ("real", "normal", "normal_fixed")
+RANDOM_TRAIN_DATA = ("normal", "normal_fixed")

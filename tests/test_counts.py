@@ -48,7 +48,7 @@ def test_every_imp_level_of_vgg19_keeps_exactly_its_count():
     bits = np.random.default_rng(0).permutation(total).astype(np.uint32) + np.uint32(0x3F800000)
     parts = np.split(bits.view(np.float32), np.cumsum(sizes)[:-1])
     trained = {p: v.reshape(flat[p].shape) for p, v in zip(pruned, parts)}
-    counts = imp.level_counts(total, 0.2, 0.02, exact_final=False)
+    counts = [c for (c,) in imp.level_counts([total], [0.2], 0.02, exact_final=False)]
     assert len(counts) == 18 and counts[-1] <= kept_count(total, 0.02)
     mask = {p: np.ones_like(v) for p, v in trained.items()}
     for level, keep in enumerate(counts, start=1):

@@ -57,7 +57,7 @@ _DOWNLOAD_URLS = {
     "fashion_mnist": "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
 }
 _TEST_SPLIT = {"tiny_imagenet": "validation"}  # Tiny-ImageNet's test split has no labels
-_TRAIN_STREAM, _PRUNE_STREAM = 0, 1
+TRAIN_STREAM, _PRUNE_STREAM = 0, 1
 _LOAD_BATCH = 1024
 
 Batch = dict[str, np.ndarray]
@@ -90,7 +90,7 @@ def _split_name(name: str, split: str) -> str:
 # ----------------------------------------------------------------------------- seeds
 
 
-def _stream(seed: int, stream: int, epoch: int, n: int) -> tuple[np.ndarray, int]:
+def epoch_order(seed: int, stream: int, epoch: int, n: int) -> tuple[np.ndarray, int]:
     """(order of the N examples, augmentation key) for one epoch of one stream."""
     perm_seq, aug_seq = np.random.SeedSequence([seed, stream, epoch]).spawn(2)
     order = np.random.default_rng(perm_seq).permutation(n)
@@ -334,7 +334,7 @@ def train_batches(name: str, batch_size: int, seed: int, data_dir=None, augment:
     def generate() -> Iterator[Batch]:
         epoch = start_epoch
         while num_epochs is None or epoch < start_epoch + num_epochs:
-            order, aug_key = _stream(seed, _TRAIN_STREAM, epoch, n)
+            order, aug_key = epoch_order(seed, TRAIN_STREAM, epoch, n)
             if arrays is not None:
                 stop = n - n % batch_size if drop_remainder else n
                 for lo in range(0, stop, batch_size):
@@ -416,7 +416,7 @@ def prune_batch(name: str, batch_size: int, seed: int, data_dir=None, *,
         n = _split_size(builder, "train")
     if batch_size > n:
         raise SketchjaxError(f"batch_size {batch_size} exceeds the {n} training examples of {name}")
-    order, aug_key = _stream(seed, _PRUNE_STREAM, 0, n)
+    order, aug_key = epoch_order(seed, _PRUNE_STREAM, 0, n)
     chosen = order[:batch_size]
     if name in names.OFFLINE_DATASETS:
         return images[chosen], labels[chosen]

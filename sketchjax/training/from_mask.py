@@ -37,7 +37,7 @@ class TrainOverrides:
       init_seed: seed of the initial weights; None = the mask's seed (each seed's if dense).
       rewind: start an IMP mask from its rewind point theta_K at step K (False: from the
         initial weights at step 0).
-      data: "real" or "normal" training data.
+      data: "real", "normal" or "normal_fixed" training data (`RunPlan.data`).
       data_dir: tfds data dir / offline cache dir.
       out: the run folder; None = <runs_dir>/<mask stem or model_dataset_dense>_<hash>.
       runs_dir: where default run folders go.

@@ -19,7 +19,8 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from sketchjax.data.pipelines import eval_batches
-from sketchjax.data.streams import normal_batch_fn, normal_data_keys, real_train_stream
+from sketchjax.data.streams import (fixed_random_stream, normal_batch_fn, normal_data_keys,
+                                    real_train_stream)
 from sketchjax.models.registry import init_model
 from sketchjax.records import write_json
 from sketchjax.training.checkpoints import (checkpoint_manager, restore_checkpoint,
@@ -89,10 +90,9 @@ def initial_state(plan: RunPlan) -> TrainState:
     """The state at plan.start_step: params * mask from the initialisers (or the plan's
     initial variables), a fresh optimizer; stacked over seeds when several."""
     tx = make_optimizer(plan.config, plan.steps_per_epoch, plan.start_step)
-    mask_tree = plan.mask.tree() if plan.mask is not None else None
     bundles: dict[int, Any] = {}
     states = []
-    for s in plan.init_seeds:
+    for i, s in enumerate(plan.init_seeds):
         if s not in bundles:
             bundles[s] = init_model(plan.model, plan.dataset, jax.random.key(s),
                                     num_classes=plan.num_classes)
@@ -100,7 +100,9 @@ def initial_state(plan: RunPlan) -> TrainState:
         variables = plan.init_variables or {}
         params = variables.get("params", bundle.params)
         stats = variables.get("batch_stats", bundle.batch_stats)
-        states.append(create_train_state(bundle.module, params, stats, mask_tree, tx,
+        mask = plan.mask_of(i)
+        states.append(create_train_state(bundle.module, params, stats,
+                                         mask.tree() if mask is not None else None, tx,
                                          mask_mode=plan.config.mask_mode,
                                          step=plan.start_step))
     if not plan.stacked:
@@ -111,13 +113,17 @@ def initial_state(plan: RunPlan) -> TrainState:
 
 def _batch_source(plan: RunPlan, step: int, sharding: NamedSharding) -> Callable[[int], dict]:
     """step -> the device batch of that global step, starting at `step`."""
+    start_epoch, skip = divmod(step, plan.steps_per_epoch)
     if plan.data == "real":
-        start_epoch, skip = divmod(step, plan.steps_per_epoch)
         stream: Iterator = real_train_stream(plan.dataset, plan.config.batch_size, plan.seeds,
                                              plan.data_dir, plan.config.augment, start_epoch)
         for _ in range(skip):  # a mid-epoch start (IMP rewind point): the same data position
             next(stream)
         return lambda t: put_batch(next(stream), sharding)
+    if plan.data == "normal_fixed":
+        stream = fixed_random_stream(plan.num_train, plan.config.batch_size, plan.input_shape,
+                                     plan.num_classes, plan.seeds, step, sharding)
+        return lambda t: next(stream)
     generator = normal_batch_fn(plan.config.batch_size, plan.input_shape, plan.num_classes,
                                 sharding, plan.stacked)
     keys = normal_data_keys(plan.seeds)

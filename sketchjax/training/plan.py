@@ -8,7 +8,7 @@ determines the run's trajectory: it is written to config.json, and a resumed run
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Mapping, Optional, Sequence
+from typing import Any, Mapping, Optional, Sequence, Union
 
 import jax
 import numpy as np
@@ -31,13 +31,16 @@ class RunPlan:
     Attributes:
       model, dataset: registry names.
       config: the recipe.
-      mask: the Mask to train (its support; see config.mask_mode), or None = dense.
+      masks: the Masks to train (their support; see config.mask_mode): () = dense, one
+        shared by every seed, or one per seed (each seed its own mask and initial weights).
       seeds: training seeds (data order, random data); several train together (vmap).
       init_seeds: the seed of each run's initial weights.
       num_classes, input_shape: of the model's head and input.
-      data: "real" (the training split) or "normal" (N(0, 1) images, random labels).
+      data: "real" (the training split), "normal" (fresh N(0, 1) images, random labels) or
+        "normal_fixed" (a fixed random set of the split's size; `sketchjax.data.streams`).
       data_dir: tfds data dir / offline cache dir.
-      steps_per_epoch: train examples // batch size.
+      num_train: training examples (the split on disk; else the dataset's standard size).
+      steps_per_epoch: num_train // batch size.
       num_test: test examples; None when the test split is not on disk (no evaluation).
       paths: the run folder's files, or None (everything in memory, no checkpoints).
       resume: continue from the latest checkpoint in `paths`.
@@ -50,13 +53,14 @@ class RunPlan:
     model: str
     dataset: str
     config: TrainConfig
-    mask: Optional[Mask]
+    masks: tuple[Mask, ...]
     seeds: tuple[int, ...]
     init_seeds: tuple[int, ...]
     num_classes: int
     input_shape: tuple[int, ...]
     data: str
     data_dir: Any
+    num_train: int
     steps_per_epoch: int
     num_test: Optional[int]
     paths: Optional[RunPaths]
@@ -74,10 +78,16 @@ class RunPlan:
     def end_step(self) -> int:
         return self.config.epochs * self.steps_per_epoch
 
+    def mask_of(self, i: int) -> Optional[Mask]:
+        """The mask seed i trains (None for a dense run)."""
+        if not self.masks:
+            return None
+        return self.masks[i] if len(self.masks) > 1 else self.masks[0]
+
     def describe(self) -> str:
         """One line: what is trained, how long, from where, into which folder."""
         what = f"mask {self.record['mask_file']}" if self.record.get("mask_file") else (
-            "masked" if self.mask is not None else "dense")
+            f"{len(self.masks)} mask(s)" if self.masks else "dense")
         return (f"training {self.model} on {self.dataset} ({what}), seeds {list(self.seeds)}, "
                 f"{self.config.epochs} epochs x {self.steps_per_epoch} steps"
                 + (f", preset {self.record['preset']}" if "preset" in self.record else "")
@@ -86,14 +96,13 @@ class RunPlan:
 
     def identity(self) -> dict[str, Any]:
         """The record that names the run (config.json): what determines its trajectory."""
-        mask_record = None
-        if self.mask is not None:
-            keep = ("method", "selection", "density", "realised_density", "seed", "model",
-                    "dataset", "inputs", "rounds", "replacement", "config_hash")
-            mask_record = {k: self.mask.metadata.get(k) for k in keep if k in self.mask.metadata}
+        keep = ("method", "selection", "density", "realised_density", "seed", "model",
+                "dataset", "inputs", "rounds", "replacement", "config_hash")
+        records = [{k: m.metadata[k] for k in keep if k in m.metadata} for m in self.masks]
+        mask_record = records[0] if len(records) == 1 else (records or None)
         return {"model": self.model, "dataset": self.dataset, "num_classes": self.num_classes,
                 "seeds": list(self.seeds), "init_seeds": list(self.init_seeds),
-                "data": self.data, "start_step": self.start_step, "dense": self.mask is None,
+                "data": self.data, "start_step": self.start_step, "dense": not self.masks,
                 "mask": mask_record, "train": self.config.to_dict(), **self.record}
 
 
@@ -125,7 +134,7 @@ def _split_sizes(dataset: str, data: str, data_dir) -> tuple[int, Optional[int]]
     try:
         return num_examples(dataset, "train", data_dir), num_examples(dataset, "test", data_dir)
     except SketchjaxError:
-        if data != "normal":
+        if data not in names.RANDOM_TRAIN_DATA:
             raise
         return dataset_info(dataset).num_train, None
 
@@ -140,7 +149,7 @@ def check_resume(paths: RunPaths, identity: Mapping[str, Any]) -> None:
 
 
 def plan_run(model: str, dataset: str, config: TrainConfig = TrainConfig(), *,
-             mask: Optional[Mask] = None, seeds: Sequence[int] = (0,),
+             mask: Union[None, Mask, Sequence[Mask]] = None, seeds: Sequence[int] = (0,),
              init_seed: Optional[int] = None, num_classes: Optional[int] = None,
              data: str = "real", data_dir=None, out=None, resume: bool = False,
              start_step: int = 0, init_variables: Optional[Mapping[str, Any]] = None,
@@ -148,7 +157,8 @@ def plan_run(model: str, dataset: str, config: TrainConfig = TrainConfig(), *,
     """Validate a run cheaply; nothing is written and nothing is compiled.
 
     Args: as the fields of `RunPlan`, plus
-      init_seed: seed of the initial weights; None = the mask's seed (the weights the mask was
+      mask: None (dense), one Mask for every seed, or a sequence of one Mask per seed.
+      init_seed: seed of the initial weights; None = each mask's seed (the weights it was
         computed for), or each training seed for a dense run.
       out: the run folder (None = in memory).
     Raises:
@@ -160,13 +170,16 @@ def plan_run(model: str, dataset: str, config: TrainConfig = TrainConfig(), *,
     if isinstance(start_step, bool) or not isinstance(start_step, int) or start_step < 0:
         raise SketchjaxError(f"start_step must be an int >= 0, got {start_step!r}")
     _, params_shape, input_shape, classes = abstract_model(model, dataset, num_classes)
-    if mask is not None:
-        validate_mask(mask, params_shape, model)
+    masks = () if mask is None else (mask,) if isinstance(mask, Mask) else tuple(mask)
+    if len(masks) not in (0, 1, len(seeds)):
+        raise SketchjaxError(f"give one mask, or one per seed ({len(seeds)}); got {len(masks)}")
+    for m in masks:
+        validate_mask(m, params_shape, model)
     if init_variables is not None:
         _check_variables(init_variables, params_shape, "the initial variables", model)
     if init_seed is None:
-        init_seeds = ((int(mask.metadata.get("seed", 0)),) * len(seeds) if mask is not None
-                      else seeds)
+        init_seeds = (tuple(int(masks[i if len(masks) > 1 else 0].metadata.get("seed", 0))
+                            for i in range(len(seeds))) if masks else seeds)
     else:
         init_seeds = (int(init_seed),) * len(seeds)
     paths = RunPaths(check_writable(out, folder=True)) if out is not None else None
@@ -191,9 +204,10 @@ def plan_run(model: str, dataset: str, config: TrainConfig = TrainConfig(), *,
     if config.batch_size % n_dev:
         raise SketchjaxError(f"batch size {config.batch_size} is not divisible by the "
                              f"{n_dev} devices")
-    plan = RunPlan(model=model, dataset=dataset, config=config, mask=mask, seeds=seeds,
+    plan = RunPlan(model=model, dataset=dataset, config=config, masks=masks, seeds=seeds,
                    init_seeds=init_seeds, num_classes=classes, input_shape=input_shape,
-                   data=data, data_dir=data_dir, steps_per_epoch=steps_per_epoch,
+                   data=data, data_dir=data_dir, num_train=num_train,
+                   steps_per_epoch=steps_per_epoch,
                    num_test=num_test, paths=paths, resume=resume, start_step=start_step,
                    init_variables=init_variables, record=dict(record or {}))
     if resume:

@@ -67,8 +67,11 @@ def run_summary(plan: RunPlan, state: TrainState, history: Sequence[Mapping[str,
     """The summary record: final and best test accuracy (mean, std, per seed), the trained
     mask's density, a count of pruned weights that are not exactly 0 (must be 0), timings and
     the versions."""
-    mask0 = {p: host(m[0] if plan.stacked else m) for p, m in trees.flatten(state.mask).items()}
-    density = density_summary(mask0)
+    flat_masks = trees.flatten(state.mask)
+    per_seed_density = [
+        density_summary({p: host(m[i] if plan.stacked else m) for p, m in flat_masks.items()})
+        for i in range(len(plan.seeds))]
+    density = per_seed_density[0]
     leaked = 0
     flat_params = trees.flatten(state.params)
     for p, m in trees.flatten(state.mask).items():
@@ -100,14 +103,16 @@ def run_summary(plan: RunPlan, state: TrainState, history: Sequence[Mapping[str,
         "dataset": plan.dataset,
         "num_classes": plan.num_classes,
         "data": plan.data,
-        "dense": plan.mask is None,
+        "dense": not plan.masks,
         "mask_mode": plan.config.mask_mode,
         "density": density["density"],
         "kept": density["kept"],
         "prunable": density["size"],
         "per_layer": density["per_layer"],
+        "density_per_seed": [d["density"] for d in per_seed_density],
         "pruned_weights_nonzero": leaked,
-        "mask_metadata": dict(plan.mask.metadata) if plan.mask is not None else None,
+        "mask_metadata": (None if not plan.masks else dict(plan.masks[0].metadata)
+                          if len(plan.masks) == 1 else [dict(m.metadata) for m in plan.masks]),
         "run_dir": str(plan.paths.root) if plan.paths is not None else None,
         "wall_seconds": round(wall_seconds, 3),
         "train_seconds": round(sum(r["epoch_seconds"] for r in history

@@ -63,7 +63,7 @@ def test_dense_runs_and_clear_errors(tmp_path):
         plan_from_mask(None, TrainOverrides(model="lenet_300_100"))
     plan = plan_from_mask(None, TrainOverrides(model="lenet_300_100", dataset="digits",
                                                seeds=(2, 3), runs_dir=tmp_path))
-    assert plan.mask is None and plan.init_seeds == (2, 3)
+    assert plan.masks == () and plan.init_seeds == (2, 3)
     assert plan.paths.root.name.startswith("lenet_300_100_digits_dense_")
     with pytest.raises(SketchjaxError, match="does not exist"):
         plan_from_mask(tmp_path / "none.npz")

@@ -1,4 +1,5 @@
 """IMP: level densities 0.8^L, nesting, magnitude ranking, rewinding to theta_K, resuming, CLI."""
+import dataclasses
 import json
 import math
 
@@ -41,7 +42,7 @@ class SpyTrain:
 
 
 def test_level_counts_follow_0p8_to_the_L_and_the_spec_level_numbers():
-    counts = imp.level_counts(266200, 0.2, 0.1, exact_final=False)
+    counts = [c for (c,) in imp.level_counts([266200], [0.2], 0.1, exact_final=False)]
     kept = 266200
     for c in counts:  # OpenLTH: prune ceil(0.2 * remaining)
         assert c == kept - math.ceil(0.2 * kept)
@@ -50,11 +51,27 @@ def test_level_counts_follow_0p8_to_the_L_and_the_spec_level_numbers():
                                [0.8 ** L for L in range(1, len(counts) + 1)], atol=1e-4)
     # Methods spec: 10% needs 11 levels (8.6%), 5% 14, 2% 18, 1.2% 20.
     n = 20024000
-    assert [len(imp.level_counts(n, 0.2, d, False)) for d in (0.1, 0.05, 0.02, 0.012)] == \
-        [11, 14, 18, 20]
-    assert abs(imp.level_counts(n, 0.2, 0.1, False)[-1] / n - 0.086) < 1e-3
-    exact = imp.level_counts(n, 0.2, 0.1, True)
-    assert len(exact) == 11 and exact[-1] == round(0.1 * n)
+    assert [len(imp.level_counts([n], [0.2], d, False)) for d in (0.1, 0.05, 0.02, 0.012)] \
+        == [11, 14, 18, 20]
+    assert abs(imp.level_counts([n], [0.2], 0.1, False)[-1][0] / n - 0.086) < 1e-3
+    exact = imp.level_counts([n], [0.2], 0.1, True)
+    assert len(exact) == 11 and exact[-1] == (round(0.1 * n),)
+
+
+def test_level_counts_with_per_group_rates_lenet():
+    # The lottery-ticket LeNet: hidden layers 20% per level, output layer 10%; 20 levels give
+    # 1.19% overall (the spec's Fig. 2 protocol).
+    hidden, output = 784 * 300 + 300 * 100, 100 * 10
+    levels = imp.level_counts([hidden, output], [0.2, 0.1], 0.012, False)
+    h, o = hidden, output
+    for kh, ko in levels:
+        h, o = h - math.ceil(0.2 * h), o - math.ceil(0.1 * o)
+        assert (kh, ko) == (h, o)
+    assert len(levels) == 20 and abs(levels[-1][0] / hidden - 0.8 ** 20) < 1e-4
+    assert abs(levels[-1][1] / output - 0.9 ** 20) < 1e-2       # ceil on 1,000 weights
+    assert round(100 * sum(levels[-1]) / (hidden + output), 2) == 1.19
+    exact = imp.level_counts([hidden, output], [0.2, 0.1], 0.02, True)
+    assert sum(exact[-1]) == round(0.02 * (hidden + output))
 
 
 def test_defaults_come_from_the_model_registry():
@@ -96,7 +113,7 @@ def test_imp_levels_nested_magnitude_pruned_rewound_and_resumable(tmp_path, monk
     prunable = trees.prunable_paths(rewind["params"])
     pruned_layers = [p for p in prunable if p != "Dense_2/kernel"]
     total = sum(np.size(trees.flatten(rewind["params"])[p]) for p in pruned_layers)
-    expected = imp.level_counts(total, 0.2, 0.6, False)
+    expected = [c for (c,) in imp.level_counts([total], [0.2], 0.6, False)]
     previous = {p: np.ones_like(trees.flatten(rewind["params"])[p]) for p in prunable}
     for level, (_, _, trained) in enumerate(spy.calls[1:], start=1):
         mask = load_mask(workdir / f"level_{level:02d}.npz")
@@ -165,7 +182,9 @@ def test_imp_cli_then_train_starts_from_the_rewind_point(tmp_path, capsys):
                            "--density", "0.7", "--seed", "1", "--out", str(out),
                            "--imp-epochs", "1", "--rewind-iters", "7", "--quiet"]) == 0
     assert out.exists()
-    assert (tmp_path / "masks" / "lenet_imp_imp" / "level_02.npz").exists()
+    searches = [p for p in (tmp_path / "masks").iterdir() if p.is_dir()]
+    assert [p.name[:45] for p in searches] == ["lenet_300_100_mnist1d_imp_real_threshold_seed1"[:45]]
+    assert (searches[0] / "level_02.npz").exists()
     meta = load_mask(out).metadata
     assert meta["imp"]["output_layer"] == "ignore" and meta["seed"] == 1
     assert meta["rewind"]["step"] == 7 and meta["config"]["config"]["rate"] == 0.2
@@ -181,3 +200,24 @@ def test_imp_cli_then_train_starts_from_the_rewind_point(tmp_path, capsys):
     assert prune_cli.main(["--method", "imp", "--model", MODEL, "--dataset", DATASET,
                            "--data", "sparse", "--out", str(tmp_path / "x.npz")]) == 2
     assert "unknown IMP data 'sparse'" in capsys.readouterr().err
+
+
+def test_searches_for_several_densities_share_their_levels(tmp_path, monkeypatch):
+    from sketchjax.mask_store import MaskSpec, make_mask
+    calls = []
+    real = imp.train
+    monkeypatch.setattr(imp, "train", lambda plan, **kw: calls.append(plan) or real(plan, **kw))
+    config = imp.IMPConfig(density=0.7, epochs=1, train=T.preset("lenet", batch_size=128))
+    first = make_mask(MaskSpec(MODEL, DATASET, config), masks_dir=tmp_path, progress=False,
+                      log=lambda s: None)
+    assert len(calls) == 2 and first.mask.metadata["imp"]["level"] == 2      # 0.8, 0.64
+    deeper = make_mask(MaskSpec(MODEL, DATASET, dataclasses.replace(config, density=0.45)),
+                       masks_dir=tmp_path, progress=False, log=lambda s: None)
+    assert len(calls) == 2 + 2 and deeper.mask.metadata["imp"]["level"] == 4  # 0.512, 0.41
+    assert deeper.mask.metadata["density"] == 0.45 and deeper.mask.metadata["imp"]["final"]
+    assert first.path != deeper.path
+    assert len([p for p in tmp_path.iterdir() if p.is_dir()]) == 1             # one search
+    # The shallower mask is the deeper search's level 2.
+    level2 = load_mask(next(p for p in tmp_path.iterdir() if p.is_dir()) / "level_02.npz")
+    for p, a in first.mask.arrays.items():
+        np.testing.assert_array_equal(level2.arrays[p], a)

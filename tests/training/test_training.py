@@ -261,6 +261,26 @@ def test_vmapped_seeds_equal_separate_runs():
                         jax.tree.map(lambda x: x[1], together.state.params)) > 1e-3
 
 
+def test_one_mask_per_seed_stacked_equals_separate_runs():
+    # The experiments' setting: seed s prunes its own initial weights and trains them.
+    config = T.preset("lenet", epochs=1, checkpoint_every=0)
+    masks = []
+    for s in (3, 4):
+        bundle = init_model("lenet_300_100", "mnist1d", jax.random.key(s))
+        masks.append(Mask(random_mask(bundle.params, 0.2, seed=s), {"seed": s}))
+    together = run("lenet_300_100", "mnist1d", config, mask=masks, seeds=(3, 4))
+    assert together.summary["init_seeds"] == [3, 4]
+    assert len(set(together.summary["density_per_seed"])) == 2
+    for i, seed in enumerate((3, 4)):
+        alone = run("lenet_300_100", "mnist1d", config, mask=masks[i], seeds=(seed,))
+        assert max_abs_diff(jax.tree.map(lambda x: x[i], together.state.params),
+                            alone.state.params) < 1e-5
+        mask_i = jax.tree.map(lambda x: x[i], together.state.mask)
+        assert max_abs_diff(mask_i, masks[i].tree()) == 0.0
+    with pytest.raises(SketchjaxError, match="one per seed"):
+        T.plan_run("lenet_300_100", "mnist1d", config, mask=masks, seeds=(3, 4, 5))
+
+
 def test_random_normal_training_data_is_deterministic_and_keyed_by_step():
     config = T.preset("lenet", epochs=1, checkpoint_every=0)
     a = run("lenet_300_100", "digits", config, data="normal")
