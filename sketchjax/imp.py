@@ -49,7 +49,7 @@ from sketchjax import names, sketch, trees
 from sketchjax.counts import kept_count
 from sketchjax.errors import SketchjaxError, check_choice
 from sketchjax.masks import Mask, load_mask, mask_metadata, save_mask
-from sketchjax.models.registry import init_model, model_spec
+from sketchjax.models.registry import abstract_model, init_model, model_spec
 from sketchjax.records import config_differences, config_hash, read_json, write_json
 from sketchjax.training import TrainConfig, plan_run, preset, train
 from sketchjax.variables import load_variables, save_variables
@@ -227,15 +227,36 @@ def _loaded_level(path: Path, mask: Mapping[str, np.ndarray]) -> Mask:
     return loaded
 
 
-def _groups(model: str, all_paths: list[str], config: IMPConfig) -> list[tuple[list[str], float]]:
-    """(paths, rate) of each group pruned by global magnitude within itself."""
+def pruning_groups(model: str, params: Mapping, config: IMPConfig
+                   ) -> list[tuple[list[str], float, int]]:
+    """(paths, rate, size) of each group IMP prunes by global magnitude within itself.
+
+    Args:
+      model: the registry name (its classifier path).
+      params: the model's params (arrays or ShapeDtypeStructs).
+      config: a resolved IMPConfig.
+    """
+    flat = trees.flatten(params)
+    all_paths = trees.prunable_paths(params)
     classifier = model_spec(model).classifier
     others = [p for p in all_paths if p != classifier]
     if config.output_layer == "ignore":
-        return [(others, config.rate)]
-    if config.output_rate is None:
-        return [(list(all_paths), config.rate)]
-    return [(others, config.rate), ([classifier], config.output_rate)]
+        parts = [(others, config.rate)]
+    elif config.output_rate is None:
+        parts = [(all_paths, config.rate)]
+    else:
+        parts = [(others, config.rate), ([classifier], config.output_rate)]
+    return [(paths, rate, sum(int(np.prod(np.shape(flat[p]))) for p in paths))
+            for paths, rate in parts]
+
+
+def search_levels(model: str, dataset: str, config: IMPConfig,
+                  num_classes: Optional[int] = None) -> list[tuple[int, ...]]:
+    """The kept counts per group of every level a (resolved) config's search runs."""
+    _, shapes, _, _ = abstract_model(model, dataset, num_classes)
+    groups = pruning_groups(model, shapes, config)
+    return level_counts([size for *_, size in groups], [rate for _, rate, _ in groups],
+                        config.density, config.exact_final)
 
 
 def search_name(model: str, dataset: str, config: IMPConfig) -> str:
@@ -281,12 +302,12 @@ def run_imp(model: str, dataset: str, config: IMPConfig, workdir: str | os.PathL
     bundle = init_model(model, dataset, jax.random.key(seed), num_classes=classes)
     all_paths = trees.prunable_paths(bundle.params)
     flat_init = trees.flatten(bundle.params)
-    groups = _groups(model, all_paths, config)
-    pruned_paths = [p for paths, _ in groups for p in paths]
+    groups = pruning_groups(model, bundle.params, config)
+    pruned_paths = [p for paths, _, _ in groups for p in paths]
     ignored = [p for p in all_paths if p not in pruned_paths]
-    sizes = [sum(int(np.size(flat_init[p])) for p in paths) for paths, _ in groups]
+    sizes = [size for *_, size in groups]
     total = sum(sizes)
-    counts = level_counts(sizes, [rate for _, rate in groups], config.density,
+    counts = level_counts(sizes, [rate for _, rate, _ in groups], config.density,
                           config.exact_final)
     theta_k = _rewind_point(workdir, dataclasses.replace(dense_plan, start_step=0), bundle, K,
                             progress, log)
@@ -312,7 +333,7 @@ def run_imp(model: str, dataset: str, config: IMPConfig, workdir: str | os.PathL
                         data_dir=data_dir, start_step=K, init_variables=theta_k)
         result = train(plan, progress=progress, epoch_lines=False)
         trained = trees.flatten(jax.device_get(result.state.params))
-        for g, ((paths, _), keep) in enumerate(zip(groups, keeps)):
+        for g, ((paths, _, _), keep) in enumerate(zip(groups, keeps)):
             mask.update(_prune_level(trained, mask, paths, keep, config.selection,
                                      jax.random.fold_in(key, _SELECT_STREAM + 100 * g + level)))
         kept_pruned = int(sum(np.count_nonzero(mask[p]) for p in pruned_paths))

@@ -9,8 +9,8 @@ from __future__ import annotations
 MODELS = ("vgg19_bn", "vgg19", "resnet20", "wide_resnet20", "resnet18", "wide_resnet18",
           "lenet_300_100", "linear")
 DATASETS = ("cifar10", "cifar100", "tiny_imagenet", "fashion_mnist", "mnist", "mnist1d",
-            "digits")
-OFFLINE_DATASETS = ("mnist1d", "digits")
+            "mnist1d_large", "digits")
+OFFLINE_DATASETS = ("mnist1d", "mnist1d_large", "digits")
 
 # Pruning.
 SCORERS = ("random", "magnitude", "snip", "grasp", "synflow")

@@ -45,6 +45,9 @@ DATASETS: dict[str, DatasetInfo] = {
         DatasetInfo("mnist", (28, 28, 1), 10, (0.1307,), (0.3081,), 60000, 10000, False),
         # mnist1d: the package's default generator (seed 42); stats measured on its train split.
         DatasetInfo("mnist1d", (40, 1), 10, (-0.0003,), (0.9976,), 4000, 1000, True),
+        # the same generator with num_samples=20000 (offline.MNIST1D_SAMPLES); stats measured
+        # on its train split.
+        DatasetInfo("mnist1d_large", (40, 1), 10, (0.0001,), (1.0008,), 16000, 4000, True),
         # scikit-learn's 8x8 digits scaled to [0, 1]; stats measured on all 1797 images.
         DatasetInfo("digits", (8, 8, 1), 10, (0.3053,), (0.3760,), 1437, 360, True),
     )

@@ -8,6 +8,8 @@ prune_batch, num_examples), which dispatches on the dataset name.
   first 4000 train / last 1000 test, exactly as the package splits), shape (N, 40, 1). Generated
   once and cached as an .npz under the data dir; the cache is written to a temporary file and
   renamed. The package reseeds Python's and numpy's global generators; we restore them.
+- mnist1d_large: the same generator and arguments with num_samples=20000 (16000 train / 4000
+  test), for experiments whose differences 1,000 test examples cannot resolve.
 - digits: `sklearn.datasets.load_digits` (bundled with scikit-learn), scaled by 1/16 to [0, 1],
   shape (N, 8, 8, 1); a fixed permutation (numpy seed 0) puts the first 1437 (80%) in train and
   the other 360 in test.
@@ -28,9 +30,10 @@ from sketchjax.data.metadata import dataset_info
 from sketchjax.errors import SketchjaxError
 from sketchjax.names import OFFLINE_DATASETS
 MNIST1D_SEED = 42
+# The generator's num_samples per dataset name (the package's default is 5000).
+MNIST1D_SAMPLES = {"mnist1d": 5000, "mnist1d_large": 20000}
 DIGITS_SPLIT_SEED = 0
 DIGITS_TRAIN_FRACTION = 0.8
-_MNIST1D_FILE = f"mnist1d_default_seed{MNIST1D_SEED}.npz"
 _KEYS = ("x_train", "y_train", "x_test", "y_test")
 
 
@@ -40,11 +43,18 @@ def default_data_dir() -> Path:
     return Path(env).expanduser() if env else Path.home() / ".cache" / "sketchjax"
 
 
-def _generate_mnist1d() -> dict[str, np.ndarray]:
-    """Run the mnist1d generator with default args; leave global RNG states as they were."""
+def _mnist1d_file(name: str) -> str:
+    n = MNIST1D_SAMPLES[name]
+    return (f"mnist1d_default_seed{MNIST1D_SEED}.npz" if n == 5000
+            else f"mnist1d_n{n}_seed{MNIST1D_SEED}.npz")
+
+
+def _generate_mnist1d(num_samples: int = 5000) -> dict[str, np.ndarray]:
+    """Run the mnist1d generator (default args but num_samples); leave global RNGs alone."""
     from mnist1d.data import get_dataset_args, make_dataset
     args = get_dataset_args()
     args.seed = MNIST1D_SEED
+    args.num_samples = num_samples
     py_state, np_state = random.getstate(), np.random.get_state()
     try:
         data = make_dataset(args)
@@ -59,16 +69,19 @@ def _generate_mnist1d() -> dict[str, np.ndarray]:
     }
 
 
-def mnist1d_arrays(data_dir: str | os.PathLike | None = None) -> dict[str, np.ndarray]:
-    """mnist1d, un-normalised, from the cache under `data_dir` (generated on first use).
+def mnist1d_arrays(data_dir: str | os.PathLike | None = None,
+                   name: str = "mnist1d") -> dict[str, np.ndarray]:
+    """mnist1d (or mnist1d_large), un-normalised, from the cache under `data_dir` (generated
+    on first use).
 
     Args:
       data_dir: cache root; default `default_data_dir()`. The file is <data_dir>/mnist1d/*.npz.
+      name: "mnist1d" or "mnist1d_large".
     Returns:
-      {"x_train": (4000, 40, 1) float32, "y_train": (4000,) int32,
-       "x_test": (1000, 40, 1) float32, "y_test": (1000,) int32}.
+      {"x_train": (N_train, 40, 1) float32, "y_train": (N_train,) int32, "x_test", "y_test"}:
+      4000 / 1000 examples for mnist1d, 16000 / 4000 for mnist1d_large.
     """
-    path = Path(data_dir or default_data_dir()).expanduser() / "mnist1d" / _MNIST1D_FILE
+    path = Path(data_dir or default_data_dir()).expanduser() / "mnist1d" / _mnist1d_file(name)
     if path.exists():
         try:
             with np.load(path) as f:
@@ -77,7 +90,7 @@ def mnist1d_arrays(data_dir: str | os.PathLike | None = None) -> dict[str, np.nd
                 return arrays
         except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
             pass  # truncated or foreign file: regenerate and replace it
-    arrays = _generate_mnist1d()
+    arrays = _generate_mnist1d(MNIST1D_SAMPLES[name])
     atomic_savez(path, arrays)
     return arrays
 
@@ -105,7 +118,7 @@ def load_offline(name: str, split: str,
     """One split of an offline dataset, normalised with the metadata mean/std.
 
     Args:
-      name: "mnist1d" or "digits".
+      name: "mnist1d", "mnist1d_large" or "digits".
       split: "train" or "test".
       data_dir: cache root for mnist1d (digits needs none).
     Returns:
@@ -116,7 +129,7 @@ def load_offline(name: str, split: str,
             f"{name!r} is not an offline dataset; offline datasets: {', '.join(OFFLINE_DATASETS)}")
     if split not in ("train", "test"):
         raise SketchjaxError(f"unknown split {split!r} for {name}; valid splits: train, test")
-    arrays = mnist1d_arrays(data_dir) if name == "mnist1d" else digits_arrays()
+    arrays = mnist1d_arrays(data_dir, name) if name in MNIST1D_SAMPLES else digits_arrays()
     info = dataset_info(name)
     mean = np.asarray(info.mean, np.float32)
     std = np.asarray(info.std, np.float32)

@@ -1,0 +1,334 @@
+"""Figures 1a, 1b and 2: the numbers (JSON + CSV) and the matplotlib PNG of each.
+
+- Fig. 1a: |theta_0| of the weights kept by SynFlow, IMP and a uniform random mask.
+- Fig. 1b: SynFlow scores (at initialization) of all weights, and of those kept by the
+  thresholded and by the randomized SynFlow mask (a uniform subset of 1,000 of each).
+- Fig. 2: the norm of the IMP ticket (its mask applied to the initial weights) against random
+  masks of the same per-layer density, (a) across the IMP levels, (b) at the last level
+  against 10,000 masks made by shuffling the ticket's mask inside each layer: one jitted,
+  vmapped computation.
+
+Masks come from `make_mask` with the tables' configs, so the figure and the tables share them.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from pathlib import Path
+from typing import Any, Mapping, Optional, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from sketchjax import trees
+from sketchjax.atomic import atomic_write, atomic_write_text
+from sketchjax.imp import IMPConfig, search_levels, search_name
+from sketchjax.mask_store import MaskSpec, make_mask
+from sketchjax.masks import load_mask
+from sketchjax.models.registry import init_model
+from sketchjax.pruning import PruneConfig, inference_apply, linear_in_input
+from sketchjax.records import write_json
+from sketchjax.training import preset
+
+from experiments.presets import TABLE_COLUMNS, Scale, mask_config
+from experiments.report import DATASET_TITLES, MODEL_TITLES
+
+SUBSET = 1000        # Fig. 1b: weights shown per histogram
+_BATCH = 250         # Fig. 2: random masks per vmapped batch (memory)
+
+
+def _title(model: str, dataset: str) -> str:
+    return f"{MODEL_TITLES.get(model, model)}, {DATASET_TITLES.get(dataset, dataset)}"
+
+
+def _save_png(fig, path: Path) -> None:
+    atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=120, bbox_inches="tight"))
+
+
+def _masks_dir(out) -> Path:
+    return Path(out) / "masks"
+
+
+def _column(table: str, name: str):
+    return next(c for c in TABLE_COLUMNS[table] if c.name == name)
+
+
+def _mask(scale: Scale, table: str, column: str, model: str, dataset: str, density: float,
+          seed: int, out, data_dir):
+    config = mask_config(_column(table, column), scale, model, density, seed)
+    return make_mask(MaskSpec(model, dataset, config), masks_dir=_masks_dir(out),
+                     data_dir=data_dir, progress=False, log=lambda s: None).mask
+
+
+# ----------------------------------------------------------------------------- Fig. 1a
+
+FIG1A_METHODS = (("SynFlow", "table1", "SynFlow"), ("IMP", "table2", "IMP (supervised)"),
+                 ("Random", "table2", "Random"))
+
+
+def fig1a(scale: Scale, out, folder, *, seeds: int, data_dir=None) -> dict[str, Any]:
+    """|theta_0| of the kept weights per method; per seed the mean |theta_0| of the kept
+    weights, raw and relative to the mean |theta_0| of their layer."""
+    import matplotlib.pyplot as plt
+
+    model, dataset, density = scale.fig_settings["fig1a"]
+    per_method: dict[str, dict[str, Any]] = {}
+    for label, table, column in FIG1A_METHODS:
+        kept_all, means, relative = [], [], []
+        for seed in range(seeds):
+            mask = _mask(scale, table, column, model, dataset, density, seed, out, data_dir)
+            theta = trees.flatten(init_model(model, dataset, jax.random.key(seed)).params)
+            values, rel = [], []
+            for path, m in mask.arrays.items():
+                w = np.abs(np.asarray(theta[path])).ravel()
+                kept = w[np.asarray(m).ravel() != 0]
+                values.append(kept)
+                rel.append(kept / w.mean())
+            kept = np.concatenate(values)
+            kept_all.append(kept)
+            means.append(float(kept.mean()))
+            relative.append(float(np.concatenate(rel).mean()))
+        per_method[label] = {"kept": np.concatenate(kept_all), "mean_abs": means,
+                             "relative_to_layer": relative}
+    top = max(float(np.quantile(v["kept"], 0.999)) for v in per_method.values())
+    bins = np.linspace(0.0, top, 61)
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    data = {"model": model, "dataset": dataset, "density": density, "seeds": seeds,
+            "bins": bins.tolist(), "methods": {}}
+    for label, v in per_method.items():
+        counts, _ = np.histogram(v["kept"], bins)
+        ax.hist(v["kept"], bins, density=True, histtype="step", lw=1.6,
+                label=f"{label} (mean {np.mean(v['mean_abs']):.4f})")
+        data["methods"][label] = {"counts": counts.tolist(), "mean_abs": v["mean_abs"],
+                                  "relative_to_layer": v["relative_to_layer"]}
+    ax.set_xlabel("|θ₀| of a kept weight (initial weight magnitude)")
+    ax.set_ylabel("density (histogram normalised to area 1)")
+    ax.set_title(f"Fig. 1a: |θ₀| of kept weights, {_title(model, dataset)}, "
+                 f"density {density:g}, {seeds} seed(s)")
+    ax.legend()
+    _write_figure(folder, "fig1a", fig, data, [
+        {"bin_left": float(bins[i]), "bin_right": float(bins[i + 1]),
+         **{label: data["methods"][label]["counts"][i] for label in per_method}}
+        for i in range(len(bins) - 1)])
+    plt.close(fig)
+    return data
+
+
+# ----------------------------------------------------------------------------- Fig. 1b
+
+def synflow_scores_at_init(model: str, dataset: str, seed: int) -> np.ndarray:
+    """SynFlow scores of every prunable weight of the dense net at init (flat, path order);
+    the input is scaled so that R = 1, which multiplies every score by one common factor."""
+    from sketchjax.inputs import ones_input
+    from sketchjax.scorers import synflow_scores_and_total
+    bundle = init_model(model, dataset, jax.random.key(seed))
+    apply_fn = inference_apply(bundle.module)
+    x = ones_input(bundle.input_shape)
+    if linear_in_input(bundle.params, bundle.batch_stats):
+        from sketchjax.pruning import synflow_input_scale
+        x = x * synflow_input_scale(PruneConfig("synflow"), bundle, jax.random.key(0))
+    scores, _ = jax.jit(synflow_scores_and_total, static_argnums=0)(
+        apply_fn, bundle.params, bundle.batch_stats, x)
+    return np.asarray(trees.concat(scores), np.float64)
+
+
+def _spread(log_scores: np.ndarray, rng: np.random.Generator) -> tuple[float, float]:
+    """Std of log10 scores and its bootstrap standard error (200 resamples)."""
+    boot = [np.std(rng.choice(log_scores, len(log_scores))) for _ in range(200)]
+    return float(np.std(log_scores)), float(np.std(boot))
+
+
+def fig1b(scale: Scale, out, folder, *, data_dir=None) -> dict[str, Any]:
+    """Histograms of log10 SynFlow score: all weights, kept by the threshold, kept by the
+    randomized mask (seed 0, a uniform subset of 1,000 each)."""
+    import matplotlib.pyplot as plt
+
+    model, dataset, density = scale.fig_settings["fig1b"]
+    scores = synflow_scores_at_init(model, dataset, 0)
+    rng = np.random.default_rng(0)
+    sets = {"all weights": np.ones(scores.shape, bool)}
+    for label, column in (("kept, threshold", "SynFlow"),
+                          ("kept, randomized", "SynFlow + rand. mask")):
+        mask = _mask(scale, "table1", column, model, dataset, density, 0, out, data_dir)
+        sets[label] = np.concatenate([np.asarray(mask.arrays[p]).ravel() != 0
+                                      for p in sorted(mask.arrays)])
+    positive = scores > 0
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    data = {"model": model, "dataset": dataset, "density": density, "seeds": 1,
+            "subset": SUBSET, "sets": {}}
+    subsets = {}
+    for label, keep in sets.items():
+        log_scores = np.log10(scores[keep & positive])
+        chosen = rng.choice(log_scores, min(SUBSET, len(log_scores)), replace=False)
+        subsets[label] = chosen
+        spread, spread_se = _spread(chosen, rng)
+        data["sets"][label] = {"count": int(keep.sum()), "zero_scores": int((keep & ~positive)
+                                                                            .sum()),
+                               "subset_log10": chosen.tolist(), "spread": spread,
+                               "spread_se": spread_se,
+                               "quantiles": np.quantile(log_scores, [0.05, 0.5, 0.95]).tolist()}
+    bins = np.linspace(min(v.min() for v in subsets.values()),
+                       max(v.max() for v in subsets.values()), 50)
+    for label, chosen in subsets.items():
+        ax.hist(chosen, bins, histtype="step", lw=1.6,
+                label=f"{label} (std {data['sets'][label]['spread']:.2f})")
+    ax.set_xlabel("log10 SynFlow score at initialization (R scaled to 1)")
+    ax.set_ylabel(f"weights (of a uniform subset of {SUBSET})")
+    ax.set_title(f"Fig. 1b: SynFlow scores, {_title(model, dataset)}, density {density:g}, "
+                 "seed 0")
+    ax.legend()
+    counts = {label: np.histogram(v, bins)[0] for label, v in subsets.items()}
+    _write_figure(folder, "fig1b", fig, data, [
+        {"bin_left": float(bins[i]), "bin_right": float(bins[i + 1]),
+         **{label: int(c[i]) for label, c in counts.items()}} for i in range(len(bins) - 1)])
+    plt.close(fig)
+    return data
+
+
+# ----------------------------------------------------------------------------- Fig. 2
+
+def shuffled_mask(key: jax.Array, mask: jax.Array) -> jax.Array:
+    """The mask's ones moved to uniformly random positions: (m,) 0/1 -> (m,) 0/1, same count.
+
+    The positions of the k smallest of m random 32-bit keys (a tie at the k-th key, rare,
+    broken by position): a uniform random k-subset, i.e. a shuffle of the mask, at the cost of
+    one sort of the keys (measured: 5x cheaper than `jax.random.permutation` or a two-key
+    sort on XLA:CPU).
+    """
+    bits = jax.random.bits(key, mask.shape, jnp.uint32)
+    k = jnp.sum(mask != 0)
+    last = jnp.sort(bits)[jnp.maximum(k - 1, 0)]
+    below, tie = bits < last, bits == last
+    chosen = below | (tie & (jnp.cumsum(tie) <= k - jnp.sum(below)))
+    return jnp.where(k > 0, chosen, False).astype(jnp.float32)
+
+
+@jax.jit
+def random_mask_norms(keys: jax.Array, mask: jax.Array, theta: jax.Array) -> jax.Array:
+    """||theta * shuffled_mask(key, mask)|| for every key, in one jitted computation
+    (vmapped batches of 250 masks).
+
+    Args:
+      keys: (n,) PRNG keys.
+      mask: (m,) 0/1 mask of one layer; theta: (m,) its initial weights.
+    Returns:
+      (n,) norms.
+    """
+    def one(key):
+        return jnp.sqrt(jnp.sum(jnp.square(theta) * shuffled_mask(key, mask)))
+    return jax.lax.map(one, keys, batch_size=_BATCH)
+
+
+def fig2_config(scale: Scale) -> IMPConfig:
+    """The Fig. 2 IMP protocol at this scale (the lottery-ticket LeNet setup)."""
+    options = dict(scale.fig2_imp)
+    name, changes = options.pop("train")
+    return IMPConfig(seed=0, train=preset(name, **{**changes, "checkpoint_every": 0}),
+                     **options)
+
+
+def fig2(scale: Scale, out, folder, *, data_dir=None) -> dict[str, Any]:
+    """The ticket's norm against random masks of the same per-layer density."""
+    import matplotlib.pyplot as plt
+
+    model, dataset, density = scale.fig_settings["fig2"]
+    spec = MaskSpec(model, dataset, fig2_config(scale)).validated()
+    make_mask(spec, masks_dir=_masks_dir(out), data_dir=data_dir, progress=False,
+              log=lambda s: None)
+    search = _masks_dir(out) / search_name(model, dataset, spec.config)
+    theta = trees.flatten(init_model(model, dataset, jax.random.key(0)).params)
+    level_files = [search / f"level_{level:02d}.npz"
+                   for level in range(1, len(search_levels(model, dataset, spec.config)) + 1)]
+    key = jax.random.key(2)
+    levels = []
+    for i, path in enumerate(level_files):
+        mask = load_mask(path)
+        row = {"level": i + 1, "density": mask.metadata["realised_density"], "layers": {}}
+        total_sq = 0.0
+        random_sq = 0.0
+        for layer, m in sorted(mask.arrays.items()):
+            w = jnp.asarray(theta[layer]).ravel()
+            mm = jnp.asarray(m != 0, jnp.float32).ravel()
+            ticket = float(jnp.sqrt(jnp.sum(jnp.square(w) * mm)))
+            norms = np.asarray(random_mask_norms(
+                jax.random.split(jax.random.fold_in(key, i), scale.fig2_curve_masks), mm, w))
+            row["layers"][layer] = {"ticket": ticket, "random_mean": float(norms.mean()),
+                                    "random_std": float(norms.std()),
+                                    "random_max": float(norms.max()),
+                                    "density": float(mm.mean())}
+            total_sq += ticket ** 2
+            random_sq = random_sq + norms ** 2
+        totals = np.sqrt(random_sq)
+        row.update(ticket=math.sqrt(total_sq), random_mean=float(totals.mean()),
+                   random_std=float(totals.std()), random_max=float(totals.max()),
+                   above_all=bool(math.sqrt(total_sq) > totals.max()))
+        levels.append(row)
+    final = load_mask(level_files[-1])
+    per_layer = {}
+    final_key = jax.random.fold_in(key, 10_000)
+    for layer, m in sorted(final.arrays.items()):
+        w = jnp.asarray(theta[layer]).ravel()
+        mm = jnp.asarray(m != 0, jnp.float32).ravel()
+        norms = np.asarray(random_mask_norms(jax.random.split(final_key,
+                                                              scale.fig2_random_masks), mm, w))
+        per_layer[layer] = {"ticket": float(jnp.sqrt(jnp.sum(jnp.square(w) * mm))),
+                            "random": norms, "density": float(mm.mean())}
+    fig, axes = plt.subplots(1, 1 + len(per_layer), figsize=(5 + 4 * len(per_layer), 4))
+    ax = axes[0]
+    dens = [100 * r["density"] for r in levels]
+    ax.plot(dens, [r["ticket"] for r in levels], "o-", label="IMP ticket ||m ⊙ θ₀||")
+    ax.errorbar(dens, [r["random_mean"] for r in levels], yerr=[r["random_std"] for r in levels],
+                fmt="s--", label=f"random masks, same per-layer density (mean ± std of "
+                f"{scale.fig2_curve_masks})")
+    ax.set_xscale("log")
+    ax.invert_xaxis()
+    ax.set_xlabel("density of the pruned layers (%)")
+    ax.set_ylabel("norm of the masked initial weights")
+    ax.set_title("(a) ticket vs random masks, every IMP level")
+    ax.legend(fontsize=8)
+    for ax, (layer, v) in zip(axes[1:], per_layer.items()):
+        ax.hist(v["random"], 60, color="0.6", label=f"{scale.fig2_random_masks:,} shuffled masks")
+        ax.axvline(v["ticket"], color="C3", lw=2, label="IMP ticket")
+        ax.set_xlabel(f"||m ⊙ θ₀||, {layer} (density {100 * v['density']:.2f}%)")
+        ax.set_ylabel("masks")
+        ax.set_title(f"(b) {layer}")
+        ax.legend(fontsize=8)
+    fig.suptitle(f"Fig. 2: IMP ticket norm, {_title(model, dataset)}, "
+                 f"{len(levels)} levels (final density {100 * levels[-1]['density']:.2f}%), "
+                 "seed 0")
+    data = {"model": model, "dataset": dataset, "density": density, "seeds": 1,
+            "imp": spec.config.record(), "levels": levels,
+            "final_layers": {layer: {"ticket": v["ticket"], "density": v["density"],
+                                     "random_mean": float(v["random"].mean()),
+                                     "random_std": float(v["random"].std()),
+                                     "random_max": float(v["random"].max()),
+                                     "random_masks": len(v["random"]),
+                                     "histogram": np.histogram(v["random"], 60)[0].tolist()}
+                             for layer, v in per_layer.items()}}
+    _write_figure(folder, "fig2", fig, data, [
+        {"level": r["level"], "density": r["density"], "ticket": r["ticket"],
+         "random_mean": r["random_mean"], "random_std": r["random_std"],
+         "random_max": r["random_max"]} for r in levels])
+    plt.close(fig)
+    return data
+
+
+# ----------------------------------------------------------------------------- files
+
+def _write_figure(folder, name: str, fig, data: Mapping[str, Any],
+                  rows: Sequence[Mapping[str, Any]]) -> None:
+    """<name>.png, <name>.json (the numbers) and <name>.csv (the plotted series)."""
+    import csv
+    import io
+    folder = Path(folder)
+    _save_png(fig, folder / f"{name}.png")
+    write_json(folder / f"{name}.json", data)
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write_text(folder / f"{name}.csv", buf.getvalue())
+
+
+FIGURE_FUNCTIONS = {"fig1a": fig1a, "fig1b": fig1b, "fig2": fig2}

@@ -1,0 +1,145 @@
+"""Running a sweep: masks from the library's `make_mask`, training from `plan_run` / `train`.
+
+Each group of runs (one cell, every seed) is done in one go: the seeds' masks (shared files
+under DIR/masks/, computed once), then one training program for all seeds (stacked masks and
+initial weights), then one record per run. Runs whose record exists are skipped, so a killed
+sweep, rerun, does only what is missing. `--shard i/n` gives a process a disjoint share of the
+groups (an IMP search's densities stay in one share).
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from pathlib import Path
+from typing import Any, Callable, Optional, Sequence
+
+from sketchjax.errors import SketchjaxError
+from sketchjax.mask_store import make_mask
+from sketchjax.records import config_hash, write_json
+from sketchjax.training import plan_run, train
+from sketchjax.version import versions
+
+from experiments.runs import RunSpec, groups, read_record, record_path, shard_key
+
+
+@dataclasses.dataclass(frozen=True)
+class Shard:
+    """This process's share of the groups: those whose key hashes to `index` mod `count`."""
+    index: int = 0
+    count: int = 1
+
+    @classmethod
+    def parse(cls, text: str) -> "Shard":
+        try:
+            index, count = (int(t) for t in text.split("/"))
+        except ValueError:
+            raise SketchjaxError(f"--shard must be i/n with integers, got {text!r}") from None
+        if not 0 <= index < count:
+            raise SketchjaxError(f"--shard {text}: need 0 <= i < n")
+        return cls(index, count)
+
+    def owns(self, group: Sequence[RunSpec]) -> bool:
+        return int(shard_key(group), 16) % self.count == self.index
+
+
+def pending_groups(runs: Sequence[RunSpec], out, shard: Shard = Shard()) -> list[list[RunSpec]]:
+    """This shard's groups, each cut down to its runs without a record."""
+    todo = []
+    for group in groups(runs):
+        if not shard.owns(group):
+            continue
+        missing = [r for r in group if read_record(r, out) is None]
+        if missing:
+            todo.append(missing)
+    return todo
+
+
+def _job_folder(group: Sequence[RunSpec], out) -> Path:
+    """Where a checkpointed group trains (resumable): DIR/jobs/<first run's name>_<seeds hash>."""
+    return Path(out) / "jobs" / f"{group[0].name()}_{config_hash([r.seed for r in group])}"
+
+
+def run_group(group: Sequence[RunSpec], out, *, data_dir=None,
+              progress: bool = False) -> list[dict[str, Any]]:
+    """Masks, one stacked training run, one record per run (written last). Returns the records."""
+    start = time.perf_counter()
+    masks = [make_mask(r.mask, masks_dir=Path(out) / "masks", data_dir=data_dir,
+                       progress=False, log=lambda s: None) if r.mask is not None else None
+             for r in group]
+    prune_seconds = time.perf_counter() - start
+    first = group[0]
+    job = _job_folder(group, out) if first.checkpoint else None
+    plan = plan_run(first.model, first.dataset, first.recipe,
+                    mask=[m.mask for m in masks] if masks[0] is not None else None,
+                    seeds=[r.seed for r in group], data_dir=data_dir, out=job,
+                    resume=job is not None and (job / "config.json").exists())
+    result = train(plan, progress=progress, epoch_lines=False)
+    summary = result.summary
+    wall = time.perf_counter() - start
+    records = []
+    for i, (run, mask) in enumerate(zip(group, masks)):
+        history = [row for row in result.history if row["seed"] == run.seed]
+        record = {
+            "name": run.name(), "identity": run.identity(), "table": run.table,
+            "column": run.column, "model": run.model, "dataset": run.dataset,
+            "density": run.density, "seed": run.seed,
+            "test_accuracy": summary["test_accuracy_per_seed"][i],
+            "best_test_accuracy": summary["best_test_accuracy_per_seed"][i],
+            "final_train_accuracy": history[-1]["train_accuracy"] if history else None,
+            "realised_density": summary["density_per_seed"][i],
+            "mask_file": str(mask.path) if mask is not None else None,
+            "mask_computed": bool(mask.computed) if mask is not None else None,
+            "epochs": summary["epochs"], "steps": summary["steps"],
+            "steps_per_epoch": summary["steps_per_epoch"], "group_seeds": len(group),
+            "train_seconds": summary["train_seconds"], "prune_seconds": round(prune_seconds, 3),
+            "group_seconds": round(wall, 3), "device_kind": summary["device_kind"],
+            "history": history, "versions": versions(),
+        }
+        write_json(record_path(run, out), record)
+        records.append(record)
+    return records
+
+
+def run_sweep(runs: Sequence[RunSpec], out, *, data_dir=None, shard: Shard = Shard(),
+              progress: bool = True, log: Callable[[str], None] = print,
+              run_fn: Callable = run_group) -> int:
+    """Do every missing run of this shard, one group at a time; returns the runs done.
+
+    One progress bar over the runs (done / to do, ETA); one line per finished run.
+    """
+    from tqdm.auto import tqdm
+
+    todo = pending_groups(runs, out, shard)
+    total = sum(len(g) for g in todo)
+    mine = [r for g in groups(runs) if shard.owns(g) for r in g]
+    log(f"{len(mine) - total} of {len(mine)} runs done; {total} to do"
+        + (f" (shard {shard.index}/{shard.count})" if shard.count > 1 else ""))
+    bar = tqdm(total=total, unit="run", desc="runs", disable=not progress or total == 0,
+               dynamic_ncols=True)
+    done = 0
+    try:
+        for group in todo:
+            for record, run in zip(run_fn(group, out, data_dir=data_dir), group):
+                done += 1
+                bar.update(1)
+                bar.write(f"{run.label()}: test accuracy {record['test_accuracy']:.4f} "
+                          f"(density {record['realised_density']:.4f})")
+    finally:
+        bar.close()
+    return done
+
+
+def check_data_on_disk(runs: Sequence[RunSpec], data_dir=None) -> None:
+    """Every dataset the runs train on must be on disk (one clear error, before any work)."""
+    from sketchjax.data.pipelines import num_examples
+    for dataset in sorted({r.dataset for r in runs}):
+        num_examples(dataset, "train", data_dir)
+
+
+def default_out() -> Path:
+    return Path(os.environ.get("SKETCHJAX_EXPERIMENTS", "results/experiments"))
+
+
+__all__ = ["Shard", "check_data_on_disk", "default_out", "pending_groups", "run_group",
+           "run_sweep"]

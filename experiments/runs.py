@@ -1,0 +1,162 @@
+"""Runs: one (column, model, dataset, density, seed) cell of a table, named by its config.
+
+A run's identity is everything its result depends on: the model, the dataset, the mask's full
+spec (or "dense"), the training recipe and the seed. Its folder is
+`DIR/runs/<model>_<dataset>_<method>..._<hash of the identity>/` and its result is
+`record.json` there, written last: a run whose record exists is done. Runs that differ only in
+their seed form a group, trained together in one compiled program (one mask and one set of
+initial weights per seed), so a killed sweep loses at most one group.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+from typing import Any, Iterable, Optional, Sequence
+
+from sketchjax.imp import IMPConfig
+from sketchjax.mask_store import MaskSpec
+from sketchjax.records import config_hash, read_json
+from sketchjax.training import TrainConfig, preset
+
+from experiments.presets import DENSE, SCALE_PRESETS, TABLE_COLUMNS, Column, Scale, mask_config
+
+RECORD_FILE = "record.json"
+
+
+@dataclasses.dataclass(frozen=True)
+class RunSpec:
+    """One training run of one seed.
+
+    Attributes:
+      table, column: where it is shown (not part of its identity).
+      model, dataset, density, seed: the cell.
+      mask: the MaskSpec (validated) or None for a dense run.
+      recipe: the training recipe.
+      checkpoint: keep checkpoints of the group's training (resumable mid-run).
+    """
+    table: str
+    column: str
+    model: str
+    dataset: str
+    density: float
+    seed: int
+    mask: Optional[MaskSpec]
+    recipe: TrainConfig
+    checkpoint: bool = False
+
+    def identity(self) -> dict[str, Any]:
+        """What the result depends on; its hash names the run."""
+        return {"model": self.model, "dataset": self.dataset, "seed": self.seed,
+                "mask": self.mask.record() if self.mask is not None else "dense",
+                "train": self.recipe.to_dict()}
+
+    def group_identity(self) -> dict[str, Any]:
+        """The identity without the seed: runs of one group train together."""
+        identity = self.identity()
+        del identity["seed"]
+        if self.mask is not None:
+            config = dict(identity["mask"]["config"])
+            del config["seed"]
+            identity["mask"] = dict(identity["mask"], config=config)
+        return identity
+
+    @property
+    def method(self) -> str:
+        return self.mask.method if self.mask is not None else "dense"
+
+    def name(self) -> str:
+        """<model>_<dataset>_<method>[_<selection>]_d<density>_seed<seed>_<hash>."""
+        parts = [self.model, self.dataset, self.method]
+        if self.mask is not None:
+            parts.append(self.mask.config.selection)
+        parts += [f"d{self.density:g}", f"seed{self.seed}", config_hash(self.identity())]
+        return "_".join(parts)
+
+    def folder(self, out: str | os.PathLike) -> Path:
+        return Path(out) / "runs" / self.name()
+
+    def label(self) -> str:
+        """A line's worth for people: table, column, cell and seed."""
+        return (f"{self.table} | {self.column} | {self.model}/{self.dataset} | "
+                f"d={self.density:g} | seed {self.seed}")
+
+
+def record_path(run: RunSpec, out: str | os.PathLike) -> Path:
+    return run.folder(out) / RECORD_FILE
+
+
+def read_record(run: RunSpec, out: str | os.PathLike) -> Optional[dict[str, Any]]:
+    """The run's final record, or None if it has not finished."""
+    path = record_path(run, out)
+    return read_json(path) if path.exists() else None
+
+
+def training_recipe(scale: Scale, model: str) -> TrainConfig:
+    """The scale's recipe for a model (its checkpoints as the scale says)."""
+    name, changes = scale.recipe[model]
+    changes = dict(changes)
+    if not scale.checkpoint:
+        changes["checkpoint_every"] = 0
+    return preset(name, **changes).validate()
+
+
+def _spec(column: Column, scale: Scale, model: str, dataset: str, density: float,
+          seed: int) -> Optional[MaskSpec]:
+    config = mask_config(column, scale, model, density, seed)
+    return None if config is None else MaskSpec(model, dataset, config).validated()
+
+
+def table_runs(table: str, scale: Scale, seeds: Optional[int] = None) -> list[RunSpec]:
+    """Every run of a table at a scale: the dense row, then each column, in table order.
+
+    Args:
+      table: one of TABLES.
+      scale: the Scale.
+      seeds: overrides the scale's seed count.
+    """
+    runs = []
+    n_seeds = seeds or scale.seeds
+    for model, dataset in scale.settings.get(table, ()):
+        recipe = training_recipe(scale, model)
+        cells = [(DENSE, 1.0)] + [(c, d) for d in scale.densities for c in TABLE_COLUMNS[table]]
+        for column, density in cells:
+            for seed in range(n_seeds):
+                runs.append(RunSpec(table, column.name, model, dataset, density, seed,
+                                    _spec(column, scale, model, dataset, density, seed),
+                                    recipe, scale.checkpoint))
+    return runs
+
+
+def unique(runs: Iterable[RunSpec]) -> list[RunSpec]:
+    """The runs without repeats (a run two tables share is kept once, the first time)."""
+    seen, out = set(), []
+    for run in runs:
+        key = run.name()
+        if key not in seen:
+            seen.add(key)
+            out.append(run)
+    return out
+
+
+def groups(runs: Sequence[RunSpec]) -> list[list[RunSpec]]:
+    """Runs that differ only in their seed, in order of first appearance."""
+    by_key: dict[str, list[RunSpec]] = {}
+    for run in runs:
+        by_key.setdefault(config_hash(run.group_identity()), []).append(run)
+    return list(by_key.values())
+
+
+def shard_key(group: Sequence[RunSpec]) -> str:
+    """Groups with the same key go to the same shard: an IMP search is shared by the densities
+    of its column, so they must not run in two processes at once."""
+    run = group[0]
+    identity = run.group_identity()
+    if isinstance(run.mask.config if run.mask else None, IMPConfig):
+        identity["mask"] = dict(identity["mask"], config={
+            k: v for k, v in identity["mask"]["config"].items() if k != "density"})
+    return config_hash(identity)
+
+
+def scale_preset(name: str) -> Scale:
+    return SCALE_PRESETS[name]

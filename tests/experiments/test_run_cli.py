@@ -1,0 +1,99 @@
+"""`python -m experiments.run` end to end at smoke scale: every table and figure, a rerun that
+trains nothing, a killed sweep finished by a rerun, the dry run, and bad input."""
+import contextlib
+import json
+import os
+
+import pytest
+
+from experiments import run as run_cli
+from experiments.presets import FIGURES, TABLES
+from experiments.reproduce import make_request, reproduce
+from experiments.runner import run_group
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory):
+    out = tmp_path_factory.mktemp("experiments")
+    assert run_cli.main(["all", "--scale", "smoke", "--out", str(out), "--quiet"]) == 0
+    return out
+
+
+def test_every_table_and_figure_at_smoke_scale(smoke):
+    folder = smoke / "smoke"
+    for table in TABLES:
+        for ext in ("md", "csv", "json"):
+            assert (folder / f"{table}.{ext}").exists(), (table, ext)
+        cells = json.loads((folder / f"{table}.json").read_text())["cells"]
+        assert all(c["stats"] is not None and c["stats"]["n"] == 1 for c in cells), table
+    for fig in FIGURES:
+        assert (folder / f"{fig}.png").read_bytes()[:4] == b"\x89PNG"
+        assert (folder / f"{fig}.json").exists() and (folder / f"{fig}.csv").exists()
+    claims = (folder / "claims.md").read_text()
+    assert sum(line.startswith(f"| {n} |") for n in range(1, 11)
+               for line in claims.splitlines()) == 10
+    assert "**not run**" not in claims               # every claim has its numbers at smoke scale
+    # A run shared by two tables ran once: Table 4's sparse + rand. mask is Table 1's.
+    assert len(list((smoke / "runs").iterdir())) == 9 + 8 + 1   # T1 (+dense), T2, T4's SNIP
+
+
+def test_a_second_run_of_a_finished_table_trains_nothing(smoke):
+    def fail(*args, **kwargs):
+        raise AssertionError("a finished run was trained again")
+    request = make_request("table2", "smoke", out=smoke)
+    reproduce(request, progress=False, log=lambda s: None, run_fn=fail)
+
+
+def test_a_killed_sweep_rerun_finishes_only_what_is_missing(smoke, tmp_path):
+    calls = []
+
+    def dies_after_one(group, out, **kwargs):
+        if calls:
+            raise KeyboardInterrupt
+        calls.append(len(group))
+        return run_group(group, out, **kwargs)
+    request = make_request("table3", "smoke", out=tmp_path)
+    with pytest.raises(KeyboardInterrupt):
+        reproduce(request, progress=False, log=lambda s: None, run_fn=dies_after_one)
+    assert len(list((tmp_path / "runs").iterdir())) == 1
+    finished = []
+
+    def counting(group, out, **kwargs):
+        finished.append(group[0].column)
+        return run_group(group, out, **kwargs)
+    reproduce(request, progress=False, log=lambda s: None, run_fn=counting)
+    assert finished == ["SynFlow", "SynFlow + rand. mask"]     # the dense row was done
+    assert (tmp_path / "smoke" / "table3.md").read_text() == \
+        (smoke / "smoke" / "table3.md").read_text()
+
+
+def test_dry_run_lists_the_plan_and_estimates_its_time(smoke, capsys):
+    assert run_cli.main(["table1", "--scale", "smoke", "--out", str(smoke), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "table1: 9 runs (9 done, 0 shared with an earlier table)" in out
+    assert "9 runs, 9 done, 0 to do" in out and "estimated" in out
+    assert run_cli.main(["table2", "--scale", "smoke", "--out", str(smoke / "fresh"),
+                         "--dry-run", "--only", "IMP"]) == 0
+    out = capsys.readouterr().out
+    assert "3 runs, 0 done, 3 to do" in out and "[todo] table2 | IMP (supervised)" in out
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["table9"], "invalid choice"),
+    (["table1", "--seeds", "0"], "--seeds must be an integer >= 1"),
+    (["table1", "--out", "BLOCKER/sub"], "is not a folder"),
+    (["table3", "--scale", "cpu-conv"], "not part of scale 'cpu-conv'"),
+    (["table1", "--scale", "paper", "--data-dir", "EMPTY"], "not prepared"),
+])
+def test_bad_input_is_one_message_and_nothing_written(tmp_path, capsys, argv, message):
+    (tmp_path / "BLOCKER").write_text("x")
+    (tmp_path / "EMPTY").mkdir()
+    argv = [a.replace("BLOCKER", str(tmp_path / "BLOCKER")).replace("EMPTY", str(tmp_path / "EMPTY"))
+            for a in argv]
+    if "--out" not in argv:
+        argv += ["--out", str(tmp_path / "out")]
+    with pytest.raises(SystemExit) if message == "invalid choice" else contextlib.nullcontext():
+        assert run_cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert sorted(os.listdir(tmp_path)) == ["BLOCKER", "EMPTY"]

@@ -1,0 +1,60 @@
+"""Presets and runs: pinned names, shared runs, groups of seeds, shards."""
+import dataclasses
+
+import pytest
+
+from experiments.presets import SCALE_PRESETS, TABLE_COLUMNS, TABLES
+from experiments.runner import Shard
+from experiments.runs import groups, table_runs, unique
+
+
+def test_a_run_is_named_by_its_config_and_the_name_is_pinned():
+    # A change of this name means every finished run is redone: make it on purpose.
+    run = table_runs("table1", SCALE_PRESETS["smoke"])[1]
+    assert run.label() == "table1 | SynFlow | lenet_300_100/mnist1d | d=0.1 | seed 0"
+    assert run.name() == "lenet_300_100_mnist1d_synflow_threshold_d0.1_seed0_9be31b21"
+    other = dataclasses.replace(run, recipe=run.recipe.replace(epochs=2))
+    assert other.name() != run.name()
+
+
+@pytest.mark.parametrize("scale", sorted(SCALE_PRESETS))
+def test_every_column_of_every_scale_makes_a_valid_spec(scale):
+    preset = SCALE_PRESETS[scale]
+    for table in TABLES:
+        if table not in preset.settings:
+            continue
+        runs = table_runs(table, preset, seeds=1)
+        n_cells = sum(1 + len(preset.densities) * len(TABLE_COLUMNS[table])
+                      for _ in preset.settings[table])
+        assert len(runs) == n_cells
+        assert len({r.name() for r in runs}) == len(runs)
+
+
+def test_tables_share_identical_runs_and_seeds_group():
+    scale = SCALE_PRESETS["cpu"]
+    t1, t4 = table_runs("table1", scale), table_runs("table4", scale)
+    shared = {r.name() for r in t1} & {r.name() for r in t4}
+    # The dense row and "SNIP + sparse data + rand. mask" at every density, every seed.
+    assert len(shared) == scale.seeds * (1 + len(scale.densities))
+    t3 = table_runs("table3", scale)
+    assert {r.name() for r in t3} <= {r.name() for r in t1}       # Table 3 = Table 1's SynFlow
+    everything = unique(t1 + t4 + t3)
+    assert len(everything) == len(t1) + len(t4) - len(shared)
+    grouped = groups(t1)
+    assert all(len(g) == scale.seeds for g in grouped)
+    assert all(len({r.seed for r in g}) == scale.seeds for g in grouped)
+
+
+def test_shards_are_disjoint_complete_and_keep_an_imp_search_together():
+    runs = table_runs("table2", SCALE_PRESETS["cpu"])
+    shards = [Shard(i, 3) for i in range(3)]
+    owners = [[s.owns(g) for s in shards] for g in groups(runs)]
+    assert all(sum(o) == 1 for o in owners)
+    imp = [g for g in groups(runs) if g[0].method == "imp"]
+    by_search = {}
+    for g in imp:
+        by_search.setdefault((g[0].column, g[0].seed), set()).add(
+            next(i for i, s in enumerate(shards) if s.owns(g)))
+    assert all(len(v) == 1 for v in by_search.values())
+    with pytest.raises(Exception, match="i/n"):
+        Shard.parse("1-3")
