@@ -18,7 +18,8 @@ import jax
 import jax.numpy as jnp
 from jax.sharding import NamedSharding, PartitionSpec
 
-from sketchjax.imp import search_levels
+from sketchjax.data.metadata import dataset_info
+from sketchjax.imp import search_levels, search_name
 from sketchjax.records import read_json, write_json
 
 from experiments.runs import RunSpec, groups, read_record
@@ -58,14 +59,6 @@ def step_seconds(model: str, dataset: str, batch_size: int, seeds: int,
     return cache[key]
 
 
-def _steps_per_epoch(run: RunSpec, plan_cache: dict) -> int:
-    key = (run.model, run.dataset, run.recipe.batch_size)
-    if key not in plan_cache:
-        from sketchjax.data.metadata import dataset_info
-        plan_cache[key] = dataset_info(run.dataset).num_train // run.recipe.batch_size
-    return plan_cache[key]
-
-
 def _kind(run: RunSpec) -> tuple:
     return (run.method, run.model, run.dataset, run.recipe.epochs)
 
@@ -89,25 +82,19 @@ def estimate(pending: Sequence[Sequence[RunSpec]], finished: Sequence[dict[str, 
         kind = (record["identity"]["mask"]["method"] if record["identity"]["mask"] != "dense"
                 else "dense", record["model"], record["dataset"], record["epochs"])
         per_run.setdefault(kind, []).append(record["group_seconds"] / record["group_seeds"])
-    spe_cache: dict = {}
     seconds = {"records": 0.0, "measured": 0.0}
     steps_total = 0
-    searches_counted: dict[tuple, int] = {}
+    levels_counted: dict[str, int] = {}    # IMP search folder -> levels already counted
     for group in pending:
         run = group[0]
-        spe = _steps_per_epoch(run, spe_cache)
+        spe = dataset_info(run.dataset).num_train // run.recipe.batch_size
         steps = run.recipe.epochs * spe
         imp_steps = 0
-        if run.method == "imp":
-            config = run.mask.config
-            for r in group:
-                search = (run.model, run.dataset, r.seed,
-                          tuple(sorted((k, str(v)) for k, v in r.mask.config.search_record().items())))
-                levels = len(search_levels(r.model, r.dataset, r.mask.config,
-                                           r.mask.num_classes))
-                new_levels = max(0, levels - searches_counted.get(search, 0))
-                searches_counted[search] = max(levels, searches_counted.get(search, 0))
-                imp_steps += new_levels * config.epochs * spe
+        for r in group if run.method == "imp" else ():
+            search = search_name(r.model, r.dataset, r.mask.config)
+            levels = len(search_levels(r.model, r.dataset, r.mask.config, r.mask.num_classes))
+            imp_steps += max(0, levels - levels_counted.get(search, 0)) * r.mask.config.epochs * spe
+            levels_counted[search] = max(levels, levels_counted.get(search, 0))
         steps_total += steps + imp_steps
         kind = _kind(run)
         if per_run.get(kind):

@@ -72,6 +72,17 @@ def collect(runs: Sequence[RunSpec], out) -> dict[Key, list[float]]:
     return values
 
 
+def run_seconds(runs: Sequence[RunSpec], out) -> float:
+    """Measured wall time of the finished runs (a group's time shared among its seeds):
+    what the table costs on its own, shared runs included."""
+    total = 0.0
+    for run in runs:
+        record = read_record(run, out)
+        if record is not None:
+            total += record["group_seconds"] / record["group_seeds"]
+    return total
+
+
 def table_cells(table: str, settings: Sequence[tuple[str, str]], densities: Sequence[float],
                 values: Mapping[Key, Sequence[float]], with_paper: bool) -> list[dict[str, Any]]:
     """One dict per cell: stats, the twin difference, the paper's number."""

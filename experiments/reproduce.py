@@ -130,8 +130,10 @@ def write_reports(request: Request, log: Callable[[str], None] = print) -> dict[
                                           report.collect(runs, request.out),
                                           with_paper=request.scale.name == "paper")
         if table in request.targets:
-            written[table] = report.write_table(table, cells[table], folder,
-                                                _note(request.scale, request.seeds))
+            seconds = report.run_seconds(runs, request.out)
+            written[table] = report.write_table(
+                table, cells[table], folder, _note(request.scale, request.seeds)
+                + f" Measured time of this table's runs: {human(seconds)}.")
     figures = {f: read_json(folder / f"{f}.json") if (folder / f"{f}.json").exists() else None
                for f in FIGURES}
     verdicts = claims_mod.table_claims(cells) + claims_mod.figure_claims(figures)

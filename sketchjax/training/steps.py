@@ -40,6 +40,18 @@ class TrainState(train_state.TrainState):
         return self.replace(step=self.step + 1, params=params, opt_state=opt_state, **kwargs)
 
 
+@functools.lru_cache(maxsize=None)
+def module_apply(module):
+    """`module.apply` of the first module equal to `module`: one object per architecture.
+
+    `TrainState.apply_fn` is static, so it is part of the compiled step's cache key; bound
+    methods of equal but distinct module instances compare unequal, and each new instance would
+    compile the step again (and keep the old executable alive: an IMP search or a sweep then
+    runs out of executable memory after a few hundred runs).
+    """
+    return module.apply
+
+
 def create_train_state(module, params: Mapping, batch_stats: Mapping,
                        mask: Optional[Mapping], tx: optax.GradientTransformation, *,
                        mask_mode: str = "binary", step: int = 0) -> TrainState:
@@ -60,7 +72,7 @@ def create_train_state(module, params: Mapping, batch_stats: Mapping,
               else jax.tree.map(lambda m: jnp.asarray(m, jnp.float32), dict(mask)))
     support = jax.tree.map(lambda m: (m != 0).astype(jnp.float32), values)
     start = trees.apply_mask(params, values if mask_mode == "scaled" else support)
-    state = TrainState.create(apply_fn=module.apply, params=start, tx=tx,
+    state = TrainState.create(apply_fn=module_apply(module), params=start, tx=tx,
                               batch_stats=dict(batch_stats), mask=support)
     return state.replace(step=jnp.asarray(step, jnp.int32))
 

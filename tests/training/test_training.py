@@ -281,6 +281,19 @@ def test_one_mask_per_seed_stacked_equals_separate_runs():
         T.plan_run("lenet_300_100", "mnist1d", config, mask=masks, seeds=(3, 4, 5))
 
 
+def test_runs_of_one_architecture_share_one_compiled_step():
+    # Each run builds a new (equal) module; its bound `apply` must not make the jitted step
+    # compile again (an IMP search ran out of executable memory after ~300 levels).
+    config = T.preset("lenet", epochs=1, checkpoint_every=0)
+    run("lenet_300_100", "digits", config)
+    step, evaluate = T.compiled_steps(T.data_mesh(), False)
+    sizes = step._cache_size(), evaluate._cache_size()
+    run("lenet_300_100", "digits", config, seeds=(5,))
+    assert (step._cache_size(), evaluate._cache_size()) == sizes
+    run("lenet_300_100", "digits", config.replace(lr=1e-3))     # another recipe compiles anew
+    assert step._cache_size() == sizes[0] + 1
+
+
 def test_random_normal_training_data_is_deterministic_and_keyed_by_step():
     config = T.preset("lenet", epochs=1, checkpoint_every=0)
     a = run("lenet_300_100", "digits", config, data="normal")
