@@ -47,6 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, help="mask file (default masks/<name>_<hash>.npz)")
     p.add_argument("--force", action="store_true", help="recompute even if the file exists")
     p.add_argument("--quiet", action="store_true", help="no progress bar, no table")
+    p.add_argument("--no-compile-cache", action="store_true",
+                   help="no persistent compilation cache ($SKETCHJAX_COMPILE_CACHE=off too)")
     imp = p.add_argument_group("iterative magnitude pruning (--method imp)")
     imp.add_argument("--rewind-iters", type=int, default=None, help="rewind step K (default: "
                      "the paper's, vgg19 1000, resnet20 cifar10 2000 / cifar100 6000, else 0)")
@@ -90,8 +92,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     start = time.perf_counter()
     try:
+        from sketchjax import compile_cache
         from sketchjax.mask_store import make_mask  # after parsing: --help answers at once
         from sketchjax.masks import layer_table
+        if not args.no_compile_cache:
+            compile_cache.enable()
         outcome = make_mask(spec_from_args(args), out=args.out, force=args.force,
                             data_dir=args.data_dir, progress=not args.quiet,
                             log=(lambda s: None) if args.quiet else print)

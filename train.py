@@ -67,6 +67,14 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--resume", action="store_true", help="continue the run in --out")
     run.add_argument("--data-dir", default=None, help="tensorflow-datasets / offline data folder")
     run.add_argument("--quiet", action="store_true", help="no progress bar, no epoch lines")
+    run.add_argument("--no-compile-cache", action="store_true",
+                     help="no persistent compilation cache ($SKETCHJAX_COMPILE_CACHE=off too)")
+    dist = p.add_argument_group("several processes (one per host; docs/training.md)")
+    dist.add_argument("--coordinator", default=None, help="host:port of process 0")
+    dist.add_argument("--num-processes", type=int, default=None)
+    dist.add_argument("--process-id", type=int, default=None)
+    dist.add_argument("--distributed", action="store_true",
+                      help="join with the cluster's own detection (SLURM, Open MPI, Cloud TPU)")
     return p
 
 
@@ -94,7 +102,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     start = time.perf_counter()
     try:
+        from sketchjax import compile_cache
         from sketchjax.training import plan_from_mask, train  # after parsing: --help is instant
+        if not args.no_compile_cache:
+            compile_cache.enable()
+        if args.distributed or args.coordinator or args.num_processes is not None:
+            from sketchjax.training.distributed import initialize
+            initialize(args.coordinator, args.num_processes, args.process_id)
         plan = plan_from_mask(args.mask, overrides_from_args(args))
         if not args.quiet:
             print(plan.describe())

@@ -3,7 +3,7 @@
 Training dominates every scale (paper scale: 160 epochs per run, 11-18 IMP levels per search),
 so the estimate is the number of training steps of every pending run and IMP level times the
 measured seconds per step of that model, batch and number of stacked seeds: a few steps on
-random data timed after compilation, cached in DIR/throughput.json per device. Where finished
+random data timed after compilation (`step_seconds`), cached in DIR/throughput.json per device. Where finished
 runs of the same kind are on disk, their measured wall time per run is used instead (it includes
 pruning). Pruning alone is not estimated: at paper scale it is under 1% of a run.
 """
@@ -30,7 +30,22 @@ _TIMED_STEPS = 5
 
 def step_seconds(model: str, dataset: str, batch_size: int, seeds: int,
                  cache: dict[str, float]) -> float:
-    """Seconds per training step (stacked `seeds`), measured after compilation; cached."""
+    """Seconds per training step of `seeds` stacked seeds at `batch_size`, measured after
+    compilation; cached.
+
+    A large model (over a million parameters) on a CPU is timed for one seed at a batch of at
+    most 32 and scaled linearly in batch and seeds (a CPU's throughput is nearly flat in both
+    for such models, and timing VGG-19 at 3 x 128 images would take minutes); anything else is
+    timed at the real batch and seed count.
+    """
+    from sketchjax.models.registry import abstract_model
+    from sketchjax.trees import count_params
+    large = count_params(abstract_model(model, dataset)[1]) > 1_000_000
+    downscale = large and jax.default_backend() == "cpu"
+    measured_batch = min(batch_size, 32) if downscale else batch_size
+    measured_seeds = 1 if downscale else seeds
+    scale = (batch_size / measured_batch) * (seeds / measured_seeds)
+    batch_size, seeds = measured_batch, measured_seeds
     key = f"{jax.devices()[0].device_kind}|{model}|{dataset}|{batch_size}|{seeds}"
     if key not in cache:
         from sketchjax.data.streams import normal_batch_fn, normal_data_keys
@@ -56,7 +71,7 @@ def step_seconds(model: str, dataset: str, batch_size: int, seeds: int,
             state, _ = train_fn(state, make(keys, jnp.int32(t + 2)))
         jax.block_until_ready(state)
         cache[key] = (time.perf_counter() - begin) / _TIMED_STEPS
-    return cache[key]
+    return cache[key] * scale
 
 
 def _kind(run: RunSpec) -> tuple:

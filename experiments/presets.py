@@ -13,7 +13,7 @@ Scales:
   steps and the full recipe per level, random data = N(0, 1) in normalised input space.
 - `cpu`: offline, the same columns and layout on LeNet-300-100 / MNIST-1D (the package's
   generator with 20,000 samples: 16,000 train / 4,000 test), 5 seeds, densities 10/5/2/1%, the
-  LeNet recipe (Adam 1.2e-3, batch 60) for 10 epochs, IMP 5 epochs per level.
+  LeNet recipe (Adam 1.2e-3, batch 60) for 30 epochs, IMP 10 epochs per level.
 - `cpu-conv`: ResNet-20 (BN, shortcuts) on scikit-learn's 8x8 digits for Tables 1 and 2, one
   density (5%), 3 seeds, SGD 15 epochs, IMP 3 epochs per level.
 - `smoke`: every column of every table and figure, 1 seed, one density, 1 epoch (CI).
@@ -134,7 +134,7 @@ class Scale:
     fig2_curve_masks: int = 1_000
 
 
-_LENET = ("lenet", {"epochs": 10, "eval_every": 0, "checkpoint_every": 0})
+_LENET = ("lenet", {"epochs": 30, "eval_every": 0, "checkpoint_every": 0})
 _FIG2_PROTOCOL = {"rate": 0.2, "output_layer": "prune", "output_rate": 0.1, "rewind_iters": 0,
                   "density": 0.012, "data": "real"}
 
@@ -163,11 +163,11 @@ SCALE_PRESETS: dict[str, Scale] = {
         settings={t: (("lenet_300_100", "mnist1d_large"),) for t in TABLES},
         densities=(0.1, 0.05, 0.02, 0.01), seeds=5,
         recipe={"lenet_300_100": _LENET},
-        imp={"epochs": 5},
+        imp={"epochs": 10},
         fig_settings={"fig1a": ("lenet_300_100", "mnist1d_large", 0.1),
                       "fig1b": ("vgg19_bn", "cifar10", 0.1),   # data-free: the paper's setting
                       "fig2": ("lenet_300_100", "mnist1d_large", 0.012)},
-        fig2_imp={**_FIG2_PROTOCOL, "epochs": 5, "train": _LENET}, fig2_curve_masks=200,
+        fig2_imp={**_FIG2_PROTOCOL, "epochs": 10, "train": _LENET}, fig2_curve_masks=200,
     ),
     "cpu-conv": Scale(
         name="cpu-conv",

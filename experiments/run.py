@@ -34,6 +34,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--shard", default=None, help="i/n: this process's share of the runs")
     p.add_argument("--data-dir", default=None, help="tensorflow-datasets / offline data folder")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--no-compile-cache", action="store_true",
+                   help="no persistent compilation cache ($SKETCHJAX_COMPILE_CACHE=off too)")
     return p
 
 
@@ -41,8 +43,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     from sketchjax.errors import SketchjaxError
 
+    from sketchjax import compile_cache
+
     from experiments.reproduce import dry_run, make_request, reproduce
     from experiments.runner import default_out
+    if not args.no_compile_cache:
+        compile_cache.enable()
     try:
         request = make_request(args.target, args.scale, seeds=args.seeds,
                                out=args.out or default_out(), only=args.only,

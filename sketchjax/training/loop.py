@@ -25,6 +25,7 @@ from sketchjax.models.registry import init_model
 from sketchjax.records import write_json
 from sketchjax.training.checkpoints import (checkpoint_manager, restore_checkpoint,
                                             save_checkpoint)
+from sketchjax.training.distributed import is_main_process
 from sketchjax.training.optimizer import learning_rate_schedule, make_optimizer
 from sketchjax.training.plan import RunPlan
 from sketchjax.training.run_files import RunPaths, ScalarWriter, write_metrics
@@ -151,7 +152,7 @@ def train(plan: RunPlan, *, stop_step: Optional[int] = None, progress: bool = Tr
     config, paths, spe = plan.config, plan.paths, plan.steps_per_epoch
     end_step = plan.end_step
     stop = end_step if stop_step is None else min(int(stop_step), end_step)
-    is_main = jax.process_index() == 0
+    is_main = is_main_process()
     mesh = data_mesh()
     train_fn, _ = compiled_steps(mesh, plan.stacked)
     state = jax.device_put(initial_state(plan), NamedSharding(mesh, PartitionSpec()))

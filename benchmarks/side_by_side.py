@@ -1,0 +1,81 @@
+"""sketchjax against PyTorch, measured in the same session on the same machine, alternately.
+
+    python benchmarks/side_by_side.py train --model resnet20 --repeats 3
+    python benchmarks/side_by_side.py synflow --model vgg19_bn --repeats 2
+    python benchmarks/side_by_side.py all
+
+Each repeat runs `baselines/torch_side.py` and then `jax_side.py` as two fresh processes (so
+neither side's threads or caches touch the other's), with the same task, model and sizes;
+PyTorch gets `--threads` intra-op threads (default: the machine's cores, printed), XLA:CPU its
+default (one Eigen pool over every core). Prints every run, the best of each side and the
+ratio, and appends the JSON lines to `--log` if given. Needs torch: `pip install -e ".[bench]"`.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+TASKS = {"train": ("resnet20", "vgg19_bn"), "synflow": ("resnet20", "vgg19_bn"),
+         "snip": ("resnet20", "vgg19_bn"), "grasp": ("resnet20", "vgg19_bn")}
+
+
+def run(side: str, task: str, model: str, threads: int, extra: list[str]) -> dict:
+    script = HERE / "baselines" / "torch_side.py" if side == "pytorch" else HERE / "jax_side.py"
+    argv = [sys.executable, str(script), task, "--model", model, *extra]
+    if side == "pytorch":
+        argv += ["--threads", str(threads)]
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    out = subprocess.run(argv, capture_output=True, text=True, env=env, check=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def compare(task: str, model: str, repeats: int, threads: int, extra: list[str],
+            log: Path | None) -> None:
+    results = {"pytorch": [], "sketchjax": []}
+    for _ in range(repeats):
+        for side in ("pytorch", "sketchjax"):
+            r = run(side, task, model, threads, extra)
+            results[side].append(r)
+            if log:
+                with log.open("a") as f:
+                    f.write(json.dumps(r) + "\n")
+    key = "img_per_s" if task == "train" else "seconds"
+    values = {side: [r[key] for r in rs] for side, rs in results.items()}
+    best = {side: (max(v) if key == "img_per_s" else min(v)) for side, v in values.items()}
+    ratio = (best["sketchjax"] / best["pytorch"] if key == "img_per_s"
+             else best["pytorch"] / best["sketchjax"])
+    torch_threads = results["pytorch"][0]["threads"]
+    print(f"{task} {model} {' '.join(extra)}: PyTorch ({torch_threads} threads) "
+          f"{', '.join(f'{v:.3g}' for v in values['pytorch'])} | sketchjax (XLA:CPU, "
+          f"{results['sketchjax'][0]['threads']} cores) "
+          f"{', '.join(f'{v:.3g}' for v in values['sketchjax'])} {key} | "
+          f"sketchjax / PyTorch speed = {ratio:.2f}x"
+          + (f" | sketchjax whole process {min(r['process_seconds'] for r in results['sketchjax']):.1f} s"
+             if task != "train" else ""), flush=True)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("task", choices=tuple(TASKS) + ("all",))
+    p.add_argument("--model", choices=("resnet20", "vgg19_bn"), default=None,
+                   help="default: both")
+    p.add_argument("--repeats", type=int, default=2)
+    p.add_argument("--threads", type=int, default=os.cpu_count())
+    p.add_argument("--masked", action="store_true", help="train: a 10%% mask on both sides")
+    p.add_argument("--log", type=Path, default=None)
+    args = p.parse_args()
+    print(f"machine: {os.cpu_count()} CPUs; PyTorch threads {args.threads}")
+    tasks = TASKS if args.task == "all" else {args.task: TASKS[args.task]}
+    for task, models in tasks.items():
+        for model in ([args.model] if args.model else models):
+            extra = ["--masked"] if task == "train" and args.masked else []
+            compare(task, model, args.repeats, args.threads, extra, args.log)
+
+
+if __name__ == "__main__":
+    main()
