@@ -185,12 +185,14 @@ def cells_json(cells: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
             for cell in cells]
 
 
-def write_table(table: str, cells: Sequence[Mapping[str, Any]], folder, note: str = "") -> Path:
-    """<folder>/<table>.md, .csv and .json (atomic); returns the markdown's path."""
+def write_table(table: str, cells: Sequence[Mapping[str, Any]], folder, note: str = "",
+                meta: Optional[Mapping[str, Any]] = None) -> Path:
+    """<folder>/<table>.md, .csv and .json (atomic; `meta`, e.g. timings, in the JSON only, so
+    the same runs always render the same markdown); returns the markdown's path."""
     folder = Path(folder)
     atomic_write_text(folder / f"{table}.csv", render_csv(table, cells))
     write_json(folder / f"{table}.json", {"table": table, "title": TITLES[table],
-                                          "cells": cells_json(cells)})
+                                          "cells": cells_json(cells), **(meta or {})})
     return atomic_write_text(folder / f"{table}.md", render_markdown(table, cells, note))
 
 

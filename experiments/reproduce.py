@@ -131,9 +131,10 @@ def write_reports(request: Request, log: Callable[[str], None] = print) -> dict[
                                           with_paper=request.scale.name == "paper")
         if table in request.targets:
             seconds = report.run_seconds(runs, request.out)
-            written[table] = report.write_table(
-                table, cells[table], folder, _note(request.scale, request.seeds)
-                + f" Measured time of this table's runs: {human(seconds)}.")
+            written[table] = report.write_table(table, cells[table], folder,
+                                                _note(request.scale, request.seeds),
+                                                {"run_seconds": round(seconds, 1)})
+            log(f"{table}: its runs took {human(seconds)} (measured; shared runs included)")
     figures = {f: read_json(folder / f"{f}.json") if (folder / f"{f}.json").exists() else None
                for f in FIGURES}
     verdicts = claims_mod.table_claims(cells) + claims_mod.figure_claims(figures)
