@@ -2,6 +2,7 @@
 
     python benchmarks/side_by_side.py train --model resnet20 --repeats 3
     python benchmarks/side_by_side.py synflow --model vgg19_bn --repeats 2
+    python benchmarks/side_by_side.py process --model resnet20 --repeats 3
     python benchmarks/side_by_side.py all
 
 Each repeat runs `baselines/torch_side.py` and then `jax_side.py` as two fresh processes (so
@@ -9,6 +10,10 @@ neither side's threads or caches touch the other's), with the same task, model a
 PyTorch gets `--threads` intra-op threads (default: the machine's cores, printed), XLA:CPU its
 default (one Eigen pool over every core). Prints every run, the best of each side and the
 ratio, and appends the JSON lines to `--log` if given. Needs torch: `pip install -e ".[bench]"`.
+
+`process` times whole processes (imports, initialisation, compilation, 100 SynFlow rounds,
+writing the result): `prune.py --method synflow` with a fresh persistent compilation cache
+(first run) and again with that cache filled (second run), against the PyTorch SynFlow process.
 """
 from __future__ import annotations
 
@@ -17,6 +22,8 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
+import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -59,9 +66,39 @@ def compare(task: str, model: str, repeats: int, threads: int, extra: list[str],
              if task != "train" else ""), flush=True)
 
 
+def process_times(model: str, repeats: int, threads: int) -> None:
+    """Whole-process wall times of SynFlow (100 rounds): PyTorch; ours cold and warm cache."""
+    repo = HERE.parent
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    times = {"pytorch": [], "first": [], "second": []}
+
+    def timed(argv, extra_env):
+        start = time.perf_counter()
+        subprocess.run(argv, capture_output=True, text=True, env={**env, **extra_env},
+                       check=True)
+        return time.perf_counter() - start
+    for _ in range(repeats):
+        times["pytorch"].append(timed([sys.executable, str(HERE / "baselines" / "torch_side.py"),
+                                       "synflow", "--model", model, "--threads", str(threads)],
+                                      {}))
+        with tempfile.TemporaryDirectory() as tmp:
+            ours = [sys.executable, str(repo / "prune.py"), "--method", "synflow", "--model",
+                    model, "--quiet", "--force", "--out", f"{tmp}/m.npz"]
+            cache = {"SKETCHJAX_COMPILE_CACHE": f"{tmp}/cache"}
+            times["first"].append(timed(ours, cache))
+            times["second"].append(timed(ours, cache))
+    best = {k: min(v) for k, v in times.items()}
+    print(f"synflow process {model}: PyTorch ({threads} threads) "
+          f"{', '.join(f'{t:.1f}' for t in times['pytorch'])} s | prune.py first run "
+          f"{', '.join(f'{t:.1f}' for t in times['first'])} s | second run (compile cache) "
+          f"{', '.join(f'{t:.1f}' for t in times['second'])} s | best: ours / PyTorch = "
+          f"{best['first'] / best['pytorch']:.2f}x first, {best['second'] / best['pytorch']:.2f}x "
+          "second (time ratio, lower is faster)", flush=True)
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("task", choices=tuple(TASKS) + ("all",))
+    p.add_argument("task", choices=tuple(TASKS) + ("process", "all"))
     p.add_argument("--model", choices=("resnet20", "vgg19_bn"), default=None,
                    help="default: both")
     p.add_argument("--repeats", type=int, default=2)
@@ -70,6 +107,10 @@ def main():
     p.add_argument("--log", type=Path, default=None)
     args = p.parse_args()
     print(f"machine: {os.cpu_count()} CPUs; PyTorch threads {args.threads}")
+    if args.task == "process":
+        for model in ([args.model] if args.model else ("resnet20", "vgg19_bn")):
+            process_times(model, args.repeats, args.threads)
+        return
     tasks = TASKS if args.task == "all" else {args.task: TASKS[args.task]}
     for task, models in tasks.items():
         for model in ([args.model] if args.model else models):
