@@ -18,7 +18,10 @@ Costs (N weights, s draws):
   is 6e-8); per-row sums keep every level's relative rounding at ~1e-6.
 - layerwise sampling without replacement: exponential races (keep the k_l smallest E_i / w_i,
   E_i ~ Exp(1), compared as log E_i - log w_i so that no race overflows), which is exactly
-  Gumbel-top-k, i.e. successive sampling without replacement proportional to w. Layers are processed as static slices of one flat vector inside one
+  Gumbel-top-k, i.e. successive sampling without replacement proportional to w. Each
+  layer's k_l-th race key is found like `kth_smallest`, for all layers at once: one bracket
+  from a sample of every layer, one compaction, a second bracket on each layer's compacted
+  entries, one small sort. Layers are processed as static slices of one flat vector inside one
   compiled function rather than vmapped: layer sizes differ by up to 1000x (VGG-19: 1,728 to
   2,359,296), so padding to a common size would cost up to 2.7x the work.
 """
@@ -63,6 +66,32 @@ def _bernoulli_variance(p: jax.Array) -> jax.Array:
     return jnp.maximum(p * (1.0 - p), 0.0)
 
 
+def _bracket(sample: jax.Array, start, m, k: jax.Array, n) -> tuple[jax.Array, jax.Array]:
+    """(lo, hi] that holds the k-th smallest of n elements with high probability.
+
+    sample holds, from `start`, m sorted values drawn from those n elements; the margin is 4
+    sigma of the sample quantile plus slack. Works elementwise over groups (arrays) or for one.
+    """
+    p = jnp.clip(k.astype(jnp.float32) / jnp.maximum(n, 1), 0.0, 1.0)
+    center = p * m
+    margin = 4.0 * jnp.sqrt(m * _bernoulli_variance(p)) + 8.0
+    lo_i = jnp.floor(center - margin).astype(jnp.int32)
+    hi_i = jnp.ceil(center + margin).astype(jnp.int32)
+    lo = jnp.where(lo_i < 0, -jnp.inf, sample[start + jnp.clip(lo_i, 0, m - 1)])
+    hi = jnp.where(hi_i >= m, jnp.inf, sample[start + jnp.clip(hi_i, 0, m - 1)])
+    return lo, hi
+
+
+def _compact(x: jax.Array, inside: jax.Array, size: int) -> tuple[jax.Array, jax.Array]:
+    """The entries of x where `inside`, in order, then +inf: (f32[size], how many are inside).
+
+    Entries past `size` are dropped; callers check the count against it.
+    """
+    position = jnp.cumsum(inside, dtype=jnp.int32)
+    slot = jnp.where(inside, position - 1, size)
+    return jnp.full((size,), jnp.inf, x.dtype).at[slot].set(x, mode="drop"), position[-1]
+
+
 def kth_smallest(x: jax.Array, k: jax.Array) -> jax.Array:
     """The k-th smallest entry (1-based) of a 1-D array, exactly, in O(n) passes.
 
@@ -77,23 +106,13 @@ def kth_smallest(x: jax.Array, k: jax.Array) -> jax.Array:
     if n <= _SORT_BELOW:
         return jnp.sort(x)[jnp.clip(k - 1, 0, n - 1)]
     m, buffer = _bracket_plan(n)
-    sample = jnp.sort(x[_sample_positions(n, m)])
-    p = jnp.clip(k.astype(jnp.float32) / n, 0.0, 1.0)
-    center = p * m
-    margin = 4.0 * jnp.sqrt(m * _bernoulli_variance(p)) + 8.0
-    lo_i = jnp.floor(center - margin).astype(jnp.int32)
-    hi_i = jnp.ceil(center + margin).astype(jnp.int32)
-    lo = jnp.where(lo_i < 0, -jnp.inf, sample[jnp.clip(lo_i, 0, m - 1)])
-    hi = jnp.where(hi_i >= m, jnp.inf, sample[jnp.clip(hi_i, 0, m - 1)])
+    lo, hi = _bracket(jnp.sort(x[_sample_positions(n, m)]), 0, m, k, n)
     # Bracket (lo, hi]: exclusive below so that ties at lo (the zeros of pruned weights)
     # are counted, not copied.
     at_or_below = jnp.sum(x <= lo, dtype=jnp.int32)
     # +inf entries (never-kept weights) stay out even when hi = +inf: they can be most of x.
     inside = (x > lo) & (x <= hi) & (x < jnp.inf)
-    position = jnp.cumsum(inside, dtype=jnp.int32)
-    n_inside = position[-1]
-    slot = jnp.where(inside, position - 1, buffer)
-    compact = jnp.full((buffer,), jnp.inf, x.dtype).at[slot].set(x, mode="drop")
+    compact, n_inside = _compact(x, inside, buffer)
     ok = (at_or_below < k) & (k <= at_or_below + n_inside) & (n_inside <= buffer)
 
     def from_bracket():
@@ -251,13 +270,84 @@ def _layer_sample_plan(sizes: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray, 
             min(buffer, sum(sizes)))
 
 
+_GROUP_SAMPLE = 1 << 12   # second bracket level: sample per group of the compacted buffer
+
+
+def _group_of_slots(group_start: jax.Array, group_size: jax.Array, size: int) -> jax.Array:
+    """int32[size]: the group of each slot of a buffer of contiguous groups; G past their end."""
+    slots = jnp.arange(size, dtype=jnp.int32)
+    # side="right" skips empty groups, which share their start with the next group.
+    group = jnp.searchsorted(group_start, slots, side="right").astype(jnp.int32) - 1
+    return jnp.where(slots < jnp.sum(group_size), group, group_start.shape[0])
+
+
+def _group_counts(flag: jax.Array, group_start: jax.Array, group_size: jax.Array) -> jax.Array:
+    """int32[G]: how many entries of each contiguous group are flagged."""
+    total = jnp.concatenate([jnp.zeros((1,), jnp.int32), jnp.cumsum(flag, dtype=jnp.int32)])
+    return total[group_start + group_size] - total[group_start]
+
+
+def _kth_of_groups_by_sort(buf: jax.Array, group_start: jax.Array, group_size: jax.Array,
+                           k: jax.Array) -> jax.Array:
+    """f32[G]: the k[g]-th smallest of every group of buf, by one sort by (group, value)."""
+    group = _group_of_slots(group_start, group_size, buf.shape[0])
+    _, ordered = jax.lax.sort((group, buf), num_keys=2)
+    return ordered[jnp.clip(group_start + k - 1, 0, buf.shape[0] - 1)]
+
+
+def _kth_of_groups(buf: jax.Array, group_start: jax.Array, group_size: jax.Array,
+                   k: jax.Array) -> jax.Array:
+    """f32[G]: the k[g]-th smallest (1-based) of every contiguous group of buf, exactly.
+
+    Args:
+      buf: f32[size], group g at [group_start[g], group_start[g] + group_size[g]), no +inf
+        inside a group.
+      group_start, group_size, k: int32[G]; k[g] in [1, group_size[g]] where the group is not
+        empty (empty groups get an arbitrary value).
+    A group larger than `_GROUP_SAMPLE` is bracketed by a strided sample of itself and only its
+    in-bracket entries are sorted (sorting the whole buffer costs ~400 ms at 1.4M entries on
+    this CPU, the bracket pass ~50 ms); smaller groups are answered by the sorted sample.
+    A missed bracket falls back to sorting the whole buffer, so the answer is always exact.
+    A buffer under 2 G `_GROUP_SAMPLE` entries is simply sorted (cheaper than the samples).
+    """
+    size, n_groups, m = buf.shape[0], group_start.shape[0], _GROUP_SAMPLE
+    if size <= 2 * n_groups * m:
+        return _kth_of_groups_by_sort(buf, group_start, group_size, k)
+    j = jnp.arange(m, dtype=jnp.int32)[None, :]
+    start, n = group_start[:, None], group_size[:, None]
+    big = group_size > m
+    # Exact integer stride j * n / m without overflowing int32.
+    strided = start + j * (n // m) + (j * (n % m)) // m
+    pos = jnp.clip(jnp.where(big[:, None], strided, start + j), 0, size - 1)
+    sample = jnp.sort(jnp.where(big[:, None] | (j < n), buf[pos], jnp.inf), axis=1).reshape(-1)
+    rows = jnp.arange(n_groups, dtype=jnp.int32) * m
+    small_answer = sample[rows + jnp.clip(k - 1, 0, m - 1)]
+    lo, hi = _bracket(sample, rows, m, k, group_size)
+    group = _group_of_slots(group_start, group_size, size)
+    in_big = jnp.append(big, False)[group]
+    lo_e, hi_e = jnp.append(lo, jnp.inf)[group], jnp.append(hi, jnp.inf)[group]
+    at_or_below = _group_counts(in_big & (buf <= lo_e), group_start, group_size)
+    inside = in_big & (buf > lo_e) & (buf <= hi_e)
+    margin = 2 * math.sqrt(m) + 8
+    size2 = min(size, int(1.5 * size * (2 * margin + 2) / m) + 256 * n_groups)
+    compact, n_total = _compact(buf, inside, size2)
+    n_inside = _group_counts(inside, group_start, group_size)
+    rank = k - at_or_below
+    ok = jnp.all(~big | ((rank >= 1) & (rank <= n_inside))) & (n_total <= size2)
+    found = jax.lax.cond(
+        ok,
+        lambda: _kth_of_groups_by_sort(compact, jnp.cumsum(n_inside) - n_inside, n_inside, rank),
+        lambda: _kth_of_groups_by_sort(buf, group_start, group_size, k))
+    return jnp.where(big, found, small_answer)
+
+
 def kth_smallest_per_layer(x: jax.Array, sizes: Sequence[int], k: jax.Array) -> jax.Array:
     """The k[l]-th smallest entry of every segment of x, exactly, in one joint pass.
 
     One sort of a static sample of every segment brackets each answer; one pass counts and
-    compacts the in-bracket entries (grouped by segment, in order); one sort of that small
-    buffer by (segment, value) gives every answer. A missed bracket falls back to a full
-    sort by (segment, value).
+    compacts the in-bracket entries (grouped by segment, in order); a second bracket level on
+    that buffer (`_kth_of_groups`) finds every answer. A missed first-level bracket falls back
+    to a full sort by (segment, value).
 
     Args:
       x: f32[n] (no NaN).
@@ -271,37 +361,26 @@ def kth_smallest_per_layer(x: jax.Array, sizes: Sequence[int], k: jax.Array) -> 
     seg_size = jnp.asarray(sizes, jnp.int32)
     k = jnp.clip(jnp.asarray(k, jnp.int32), 1, seg_size)
     positions, ids, sample_start, buffer = _layer_sample_plan(sizes)
-    sample_ids, sample = jax.lax.sort((jnp.asarray(ids), x[positions]), num_keys=2)
-    del sample_ids
+    _, sample = jax.lax.sort((jnp.asarray(ids), x[positions]), num_keys=2)
     m = jnp.asarray(np.diff(np.append(sample_start, len(positions))), jnp.int32)
     # Segments no larger than their sample are answered by the sorted sample itself; their
     # elements are kept out of the bracket pass (lo = hi = +inf).
     full = m == seg_size
     start = jnp.asarray(sample_start, jnp.int32)
     exact_small = sample[start + jnp.minimum(k, m) - 1]
-    p = jnp.clip(k.astype(jnp.float32) / seg_size, 0.0, 1.0)
-    center = p * m
-    margin = 4.0 * jnp.sqrt(m * _bernoulli_variance(p)) + 8.0
-    lo_i = jnp.floor(center - margin).astype(jnp.int32)
-    hi_i = jnp.ceil(center + margin).astype(jnp.int32)
-    lo = jnp.where(lo_i < 0, -jnp.inf, sample[start + jnp.clip(lo_i, 0, m - 1)])
-    hi = jnp.where(hi_i >= m, jnp.inf, sample[start + jnp.clip(hi_i, 0, m - 1)])
+    lo, hi = _bracket(sample, start, m, k, seg_size)
     lo, hi = jnp.where(full, jnp.inf, lo), jnp.where(full, jnp.inf, hi)
     lo_e, hi_e = _per_element(lo, sizes), _per_element(hi, sizes)
     at_or_below = _segment_sums(x <= lo_e, sizes)
     inside = (x > lo_e) & (x <= hi_e) & (x < jnp.inf)
     n_inside = _segment_sums(inside, sizes)
-    slot = jnp.where(inside, jnp.cumsum(inside, dtype=jnp.int32) - 1, buffer)
-    compact = jnp.full((buffer,), jnp.inf, x.dtype).at[slot].set(x, mode="drop")
-    group_start = jnp.cumsum(n_inside) - n_inside
-    group = jnp.searchsorted(group_start, jnp.arange(buffer), side="right") - 1
-    group = jnp.where(jnp.arange(buffer) < jnp.sum(n_inside), group, n_seg)
-    _, compact = jax.lax.sort((group, compact), num_keys=2)
+    compact, n_total = _compact(x, inside, buffer)
     bracketed = (at_or_below < k) & (k <= at_or_below + n_inside)
-    ok = jnp.all(full | bracketed) & (jnp.sum(n_inside) <= buffer)
+    ok = jnp.all(full | bracketed) & (n_total <= buffer)
 
     def from_buffer():
-        found = compact[jnp.clip(group_start + k - at_or_below - 1, 0, buffer - 1)]
+        found = _kth_of_groups(compact, jnp.cumsum(n_inside) - n_inside, n_inside,
+                               jnp.where(full, 1, k - at_or_below))
         return jnp.where(full, exact_small, found)
 
     def full_sort():

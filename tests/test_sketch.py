@@ -273,3 +273,40 @@ def test_bracket_variance_is_never_negative_or_nan():
     p = jnp.nextafter(jnp.float32(1.0), jnp.float32(2.0))
     assert float(sketch._bernoulli_variance(p)) == 0.0
     assert np.isfinite(float(jnp.sqrt(sketch._bernoulli_variance(p))))
+
+
+def _check_kth_of_groups(groups, rng):
+    sizes = np.array([len(g) for g in groups], np.int32)
+    starts = np.cumsum(sizes) - sizes
+    # Padded past 2 G m entries, so that the bracket level runs rather than one plain sort.
+    pad = np.full(2 * len(groups) * sketch._GROUP_SAMPLE, np.inf)
+    buf = np.concatenate(groups + [pad]).astype(np.float32)
+    kth = jax.jit(sketch._kth_of_groups)
+    for trial in range(3):
+        k = np.array([rng.integers(1, max(n, 1) + 1) for n in sizes], np.int32)
+        if trial == 0:
+            k = np.maximum(sizes, 1)                             # the largest of each
+        got = np.asarray(kth(jnp.asarray(buf), jnp.asarray(starts, jnp.int32),
+                             jnp.asarray(sizes), jnp.asarray(k)))
+        for g, (values, kk) in enumerate(zip(groups, k)):
+            if len(values):
+                assert got[g] == np.sort(values.astype(np.float32))[kk - 1], (trial, g)
+
+
+def test_kth_of_groups_second_bracket_level_equals_per_group_sort():
+    # The compacted buffer of kth_smallest_per_layer: contiguous groups, +inf after them.
+    # Groups larger than the second-level sample are bracketed by a strided sample of
+    # themselves; sorted and reversed groups are the orders a strided sample could be fooled by.
+    rng = np.random.default_rng(3)
+    m = sketch._GROUP_SAMPLE
+    _check_kth_of_groups([rng.standard_normal(3 * m), np.zeros(0), rng.standard_normal(m - 5),
+                          np.sort(rng.standard_normal(5 * m)),
+                          np.sort(rng.standard_normal(2 * m))[::-1], np.ones(1)], rng)
+
+
+def test_kth_of_groups_falls_back_to_the_sort_when_a_bracket_misses():
+    # All-equal and coarsely tied groups put the answer at a bracket end: exact fallback.
+    rng = np.random.default_rng(4)
+    m = sketch._GROUP_SAMPLE
+    _check_kth_of_groups([rng.standard_normal(3 * m), np.full(m + 7, 0.25),
+                          np.round(rng.standard_normal(4 * m), 1)], rng)
