@@ -7,8 +7,7 @@
 Each call is one process, so its peak memory is its own. The first prune() call compiles and
 runs; the second, with another seed, reuses the compilation: its time is the pruning time.
 SNIP/GraSP use random `normal` batches of the given size (same cost as real data, no
-download). Reference (PyTorch, this CPU, 2 threads, d = 10%): SynFlow 100 rounds resnet20
-1.5-2.2 s, vgg19 52-54 s; SNIP vgg19 4.0-4.1 s; GraSP vgg19 12.5-14 s.
+download). Comparisons with PyTorch are `side_by_side.py`'s, measured in the same run.
 """
 from __future__ import annotations
 
