@@ -193,11 +193,16 @@ def synflow_task(name: str, rounds: int = 100, density: float = 0.1) -> dict:
     return {"seconds": seconds, "rounds": rounds, "kept": kept}
 
 
-def snip_task(name: str, density: float = 0.1) -> dict:
+def _one_batch(name: str):
+    """The model in eval mode, its kernels, all-ones masks and one N(0,1) batch of 256."""
     model = build(name).eval()
     params = kernels(model)
     masks = [torch.ones_like(p) for p in params]
-    x, y = torch.randn(256, 3, 32, 32), torch.randint(0, 10, (256,))
+    return model, params, masks, torch.randn(256, 3, 32, 32), torch.randint(0, 10, (256,))
+
+
+def snip_task(name: str, density: float = 0.1) -> dict:
+    model, params, masks, x, y = _one_batch(name)
     start = time.perf_counter()
     model.zero_grad()
     F.cross_entropy(model(x), y).backward()
@@ -207,10 +212,7 @@ def snip_task(name: str, density: float = 0.1) -> dict:
 
 
 def grasp_task(name: str, density: float = 0.1, temperature: float = 200.0) -> dict:
-    model = build(name).eval()
-    params = kernels(model)
-    masks = [torch.ones_like(p) for p in params]
-    x, y = torch.randn(256, 3, 32, 32), torch.randint(0, 10, (256,))
+    model, params, masks, x, y = _one_batch(name)
     start = time.perf_counter()
     model.zero_grad()
     loss = F.cross_entropy(model(x) / temperature, y)
