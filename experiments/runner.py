@@ -16,8 +16,9 @@ from typing import Any, Callable, Optional, Sequence
 
 from sketchjax.errors import SketchjaxError
 from sketchjax.mask_store import make_mask
+from sketchjax.masks import Mask
 from sketchjax.records import config_hash, write_json
-from sketchjax.training import plan_run, train
+from sketchjax.training import RunPlan, plan_run, rewind_start, train
 from sketchjax.version import versions
 
 from experiments.runs import RunSpec, groups, read_record, record_path, shard_key
@@ -60,6 +61,20 @@ def _job_folder(group: Sequence[RunSpec], out) -> Path:
     return Path(out) / "jobs" / f"{group[0].name()}_{config_hash([r.seed for r in group])}"
 
 
+def group_plan(group: Sequence[RunSpec], masks: Sequence[Optional[Mask]], out, *,
+               data_dir=None) -> RunPlan:
+    """The stacked training run of a group: each seed its mask and, for IMP tickets, its
+    rewind point theta_K from step K (`rewind_start`, as `train_from_mask` does)."""
+    first = group[0]
+    job = _job_folder(group, out) if first.checkpoint else None
+    dense = masks[0] is None
+    start_step, init_variables = (0, ()) if dense else rewind_start(masks)
+    return plan_run(first.model, first.dataset, first.recipe, mask=None if dense else masks,
+                    seeds=[r.seed for r in group], data_dir=data_dir, out=job,
+                    resume=job is not None and (job / "config.json").exists(),
+                    start_step=start_step, init_variables=init_variables)
+
+
 def run_group(group: Sequence[RunSpec], out, *, data_dir=None,
               progress: bool = False) -> list[dict[str, Any]]:
     """Masks, one stacked training run, one record per run (written last). Returns the records."""
@@ -68,12 +83,8 @@ def run_group(group: Sequence[RunSpec], out, *, data_dir=None,
                        progress=False, log=lambda s: None) if r.mask is not None else None
              for r in group]
     prune_seconds = time.perf_counter() - start
-    first = group[0]
-    job = _job_folder(group, out) if first.checkpoint else None
-    plan = plan_run(first.model, first.dataset, first.recipe,
-                    mask=[m.mask for m in masks] if masks[0] is not None else None,
-                    seeds=[r.seed for r in group], data_dir=data_dir, out=job,
-                    resume=job is not None and (job / "config.json").exists())
+    plan = group_plan(group, [m.mask if m is not None else None for m in masks], out,
+                      data_dir=data_dir)
     result = train(plan, progress=progress, epoch_lines=False)
     summary = result.summary
     wall = time.perf_counter() - start

@@ -65,6 +65,23 @@ def recipe(model: str, preset_name: Optional[str] = None,
     return preset(name, **dict(changes)).validate(), name
 
 
+def rewind_start(masks: Sequence[Mask]) -> tuple[int, tuple[dict[str, Any], ...]]:
+    """Where IMP tickets start training: (K, each mask's theta_K), from their metadata's
+    "rewind"; (0, ()) when no mask names a rewind point.
+
+    Raises:
+      SketchjaxError: masks trained together that do not share one rewind step.
+    """
+    rewinds = [m.metadata.get("rewind") for m in masks]
+    if not any(rewinds):
+        return 0, ()
+    steps = {int(r["step"]) if r else None for r in rewinds}
+    if len(steps) != 1:
+        raise SketchjaxError(f"masks trained together must share one rewind step; got "
+                             f"{sorted(steps, key=str)}")
+    return steps.pop(), tuple(load_variables(r["file"]) for r in rewinds)
+
+
 def plan_from_mask(mask_path: Optional[str | os.PathLike],
                    overrides: TrainOverrides = TrainOverrides()) -> RunPlan:
     """The run plan for a mask file (or, with mask_path None, a dense run); cheap, no writes.
@@ -89,7 +106,7 @@ def plan_from_mask(mask_path: Optional[str | os.PathLike],
     seeds = tuple(o.seeds) if o.seeds is not None else (int(meta.get("seed", 0)),)
     config, preset_name = recipe(model, o.preset, o.recipe)
     rewind = dict(meta["rewind"]) if mask is not None and meta.get("rewind") and o.rewind else None
-    init_variables = load_variables(rewind["file"]) if rewind else None
+    start_step, init_variables = rewind_start([mask]) if rewind else (0, ())
     record = {"mask_file": str(Path(mask_path).resolve()) if mask is not None else None,
               "preset": preset_name, "rewind": rewind}
     out = o.out
@@ -100,8 +117,8 @@ def plan_from_mask(mask_path: Optional[str | os.PathLike],
              "init_seed": o.init_seed, "train": config.to_dict(), **record}))
     return plan_run(model, dataset, config, mask=mask, seeds=seeds, init_seed=o.init_seed,
                     num_classes=num_classes, data=o.data, data_dir=o.data_dir, out=out,
-                    resume=o.resume, start_step=int(rewind["step"]) if rewind else 0,
-                    init_variables=init_variables, record=record)
+                    resume=o.resume, start_step=start_step, init_variables=init_variables,
+                    record=record)
 
 
 def train_from_mask(mask_path: Optional[str | os.PathLike],

@@ -98,7 +98,7 @@ def initial_state(plan: RunPlan) -> TrainState:
             bundles[s] = init_model(plan.model, plan.dataset, jax.random.key(s),
                                     num_classes=plan.num_classes)
         bundle = bundles[s]
-        variables = plan.init_variables or {}
+        variables = plan.variables_of(i) or {}
         params = variables.get("params", bundle.params)
         stats = variables.get("batch_stats", bundle.batch_stats)
         mask = plan.mask_of(i)

@@ -47,7 +47,7 @@ class RunPlan:
       start_step: the global step the run starts at (IMP: the rewind step K); the lr schedule
         and the data stream resume there, with a fresh optimizer.
       init_variables: {"params", "batch_stats"} to start from instead of the initialisers
-        (IMP's rewind point), shared by all seeds; None = initialise.
+        (IMP's rewind point): () = initialise, one shared by every seed, or one per seed.
       record: extra entries for config.json and summary.json (e.g. the mask file, rewind).
     """
     model: str
@@ -66,7 +66,7 @@ class RunPlan:
     paths: Optional[RunPaths]
     resume: bool
     start_step: int
-    init_variables: Optional[Mapping[str, Any]]
+    init_variables: tuple[Mapping[str, Any], ...]
     record: Mapping[str, Any]
 
     @property
@@ -83,6 +83,12 @@ class RunPlan:
         if not self.masks:
             return None
         return self.masks[i] if len(self.masks) > 1 else self.masks[0]
+
+    def variables_of(self, i: int) -> Optional[Mapping[str, Any]]:
+        """The variables seed i starts from (None: the initialisers')."""
+        if not self.init_variables:
+            return None
+        return self.init_variables[i if len(self.init_variables) > 1 else 0]
 
     def describe(self) -> str:
         """One line: what is trained, how long, from where, into which folder."""
@@ -152,12 +158,14 @@ def plan_run(model: str, dataset: str, config: TrainConfig = TrainConfig(), *,
              mask: Union[None, Mask, Sequence[Mask]] = None, seeds: Sequence[int] = (0,),
              init_seed: Optional[int] = None, num_classes: Optional[int] = None,
              data: str = "real", data_dir=None, out=None, resume: bool = False,
-             start_step: int = 0, init_variables: Optional[Mapping[str, Any]] = None,
+             start_step: int = 0,
+             init_variables: Union[None, Mapping[str, Any], Sequence[Mapping[str, Any]]] = None,
              record: Optional[Mapping[str, Any]] = None) -> RunPlan:
     """Validate a run cheaply; nothing is written and nothing is compiled.
 
     Args: as the fields of `RunPlan`, plus
       mask: None (dense), one Mask for every seed, or a sequence of one Mask per seed.
+      init_variables: None, one {"params", "batch_stats"} for every seed, or one per seed.
       init_seed: seed of the initial weights; None = each mask's seed (the weights it was
         computed for), or each training seed for a dense run.
       out: the run folder (None = in memory).
@@ -175,8 +183,13 @@ def plan_run(model: str, dataset: str, config: TrainConfig = TrainConfig(), *,
         raise SketchjaxError(f"give one mask, or one per seed ({len(seeds)}); got {len(masks)}")
     for m in masks:
         validate_mask(m, params_shape, model)
-    if init_variables is not None:
-        _check_variables(init_variables, params_shape, "the initial variables", model)
+    variables = (() if init_variables is None else (init_variables,)
+                 if isinstance(init_variables, Mapping) else tuple(init_variables))
+    if len(variables) not in (0, 1, len(seeds)):
+        raise SketchjaxError(f"give one set of initial variables, or one per seed "
+                             f"({len(seeds)}); got {len(variables)}")
+    for v in variables:
+        _check_variables(v, params_shape, "the initial variables", model)
     if init_seed is None:
         init_seeds = (tuple(int(masks[i if len(masks) > 1 else 0].metadata.get("seed", 0))
                             for i in range(len(seeds))) if masks else seeds)
@@ -209,7 +222,7 @@ def plan_run(model: str, dataset: str, config: TrainConfig = TrainConfig(), *,
                    data=data, data_dir=data_dir, num_train=num_train,
                    steps_per_epoch=steps_per_epoch,
                    num_test=num_test, paths=paths, resume=resume, start_step=start_step,
-                   init_variables=init_variables, record=dict(record or {}))
+                   init_variables=variables, record=dict(record or {}))
     if resume:
         check_resume(paths, plan.identity())
     return plan

@@ -1,7 +1,10 @@
 """Presets and runs: pinned names, shared runs, groups of seeds, shards."""
 import dataclasses
 
+import numpy as np
 import pytest
+
+from sketchjax import trees
 
 from experiments.presets import SCALE_PRESETS, TABLE_COLUMNS, TABLES
 from experiments.runner import Shard
@@ -58,3 +61,32 @@ def test_shards_are_disjoint_complete_and_keep_an_imp_search_together():
     assert all(len(v) == 1 for v in by_search.values())
     with pytest.raises(Exception, match="i/n"):
         Shard.parse("1-3")
+
+
+def test_imp_tickets_train_from_each_seeds_rewind_point(tmp_path):
+    # IMP's lottery tickets start at step K from theta_K, each seed its own (as train.py does
+    # for one mask); other columns start from the initialisers at step 0.
+    from sketchjax.mask_store import make_mask
+    from sketchjax.variables import load_variables
+
+    from experiments.runner import group_plan
+    scale = dataclasses.replace(SCALE_PRESETS["smoke"],
+                                imp={**SCALE_PRESETS["smoke"].imp, "rewind_iters": 3})
+    runs = table_runs("table2", scale, seeds=2)
+    for column, step in (("IMP (supervised)", 3), ("Magnitude", 0)):
+        group = [r for r in runs if r.column == column]
+        masks = [make_mask(r.mask, masks_dir=tmp_path / "masks", progress=False,
+                           log=lambda s: None).mask for r in group]
+        plan = group_plan(group, masks, tmp_path)
+        assert plan.start_step == step
+        if step == 0:
+            assert plan.variables_of(0) is None
+            continue
+        for i, mask in enumerate(masks):
+            theta_k = load_variables(mask.metadata["rewind"]["file"])["params"]
+            for path, value in trees.flatten(theta_k).items():
+                np.testing.assert_array_equal(trees.flatten(plan.variables_of(i)["params"])[path],
+                                              value)
+        first = trees.flatten(plan.variables_of(0)["params"])
+        second = trees.flatten(plan.variables_of(1)["params"])
+        assert any(not np.array_equal(first[p], second[p]) for p in first)

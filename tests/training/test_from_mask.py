@@ -29,7 +29,7 @@ def test_defaults_come_from_the_mask_and_the_registry(lenet_mask, tmp_path):
     assert (plan.model, plan.dataset, plan.seeds, plan.init_seeds) == (
         "lenet_300_100", "digits", (4,), (4,))
     assert plan.config.optimizer == "adam" and plan.record["preset"] == "lenet"
-    assert plan.start_step == 0 and plan.init_variables is None
+    assert plan.start_step == 0 and plan.variables_of(0) is None
     assert plan.paths.root.parent == tmp_path and plan.paths.root.name.startswith("lenet_")
     # Other settings, another folder; the same settings, the same folder.
     other = plan_from_mask(path, TrainOverrides(runs_dir=tmp_path, recipe={"lr": 1e-2}))
@@ -55,7 +55,7 @@ def test_an_imp_mask_starts_from_its_rewind_point(lenet_mask, tmp_path):
     # The schedule resumes at K: a 1-epoch run (23 steps of 60) ends at step 23, one step on.
     assert result.summary["steps"] == 1437 // 60 == 23
     plan = plan_from_mask(imp_path, TrainOverrides(rewind=False, runs_dir=tmp_path))
-    assert plan.start_step == 0 and plan.init_variables is None
+    assert plan.start_step == 0 and plan.variables_of(0) is None
 
 
 def test_dense_runs_and_clear_errors(tmp_path):

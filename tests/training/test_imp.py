@@ -105,8 +105,8 @@ def test_imp_levels_nested_magnitude_pruned_rewound_and_resumable(tmp_path, monk
                    jax.tree.leaves(jax.device_get(dense_k.state.params)))) == 0.0
     for plan, stop_step, _ in spy.calls[1:]:
         assert plan.start_step == K and stop_step is None
-        assert plan.init_variables is not None
-        for a, b in zip(jax.tree.leaves(plan.init_variables["params"]),
+        assert plan.variables_of(0) is not None
+        for a, b in zip(jax.tree.leaves(plan.variables_of(0)["params"]),
                         jax.tree.leaves(rewind["params"])):
             np.testing.assert_array_equal(a, b)
 
