@@ -23,7 +23,7 @@ import numpy as np
 
 from sketchjax import trees
 from sketchjax.atomic import atomic_write, atomic_write_text
-from sketchjax.imp import IMPConfig, search_levels, search_name
+from sketchjax.imp import IMPConfig, level_path, search_levels, search_name
 from sketchjax.mask_store import MaskSpec, make_mask
 from sketchjax.masks import load_mask
 from sketchjax.models.registry import init_model
@@ -238,7 +238,7 @@ def fig2(scale: Scale, out, folder, *, data_dir=None) -> dict[str, Any]:
               log=lambda s: None)
     search = _masks_dir(out) / search_name(model, dataset, spec.config)
     theta = trees.flatten(init_model(model, dataset, jax.random.key(0)).params)
-    level_files = [search / f"level_{level:02d}.npz"
+    level_files = [level_path(search, level)
                    for level in range(1, len(search_levels(model, dataset, spec.config)) + 1)]
     key = jax.random.key(2)
     levels = []
@@ -247,12 +247,15 @@ def fig2(scale: Scale, out, folder, *, data_dir=None) -> dict[str, Any]:
         row = {"level": i + 1, "density": mask.metadata["realised_density"], "layers": {}}
         total_sq = 0.0
         random_sq = 0.0
-        for layer, m in sorted(mask.arrays.items()):
+        for j, (layer, m) in enumerate(sorted(mask.arrays.items())):
             w = jnp.asarray(theta[layer]).ravel()
             mm = jnp.asarray(m != 0, jnp.float32).ravel()
             ticket = float(jnp.sqrt(jnp.sum(jnp.square(w) * mm)))
+            # Each layer its own keys: the masks of one draw are independent across layers
+            # (split keys reused across layers of other sizes give prefix-related bits).
+            layer_key = jax.random.fold_in(jax.random.fold_in(key, i), j)
             norms = np.asarray(random_mask_norms(
-                jax.random.split(jax.random.fold_in(key, i), scale.fig2_curve_masks), mm, w))
+                jax.random.split(layer_key, scale.fig2_curve_masks), mm, w))
             row["layers"][layer] = {"ticket": ticket, "random_mean": float(norms.mean()),
                                     "random_std": float(norms.std()),
                                     "random_max": float(norms.max()),
@@ -264,14 +267,13 @@ def fig2(scale: Scale, out, folder, *, data_dir=None) -> dict[str, Any]:
                    random_std=float(totals.std()), random_max=float(totals.max()),
                    above_all=bool(math.sqrt(total_sq) > totals.max()))
         levels.append(row)
-    final = load_mask(level_files[-1])
     per_layer = {}
     final_key = jax.random.fold_in(key, 10_000)
-    for layer, m in sorted(final.arrays.items()):
+    for j, (layer, m) in enumerate(sorted(mask.arrays.items())):   # the last level's mask
         w = jnp.asarray(theta[layer]).ravel()
         mm = jnp.asarray(m != 0, jnp.float32).ravel()
-        norms = np.asarray(random_mask_norms(jax.random.split(final_key,
-                                                              scale.fig2_random_masks), mm, w))
+        norms = np.asarray(random_mask_norms(jax.random.split(
+            jax.random.fold_in(final_key, j), scale.fig2_random_masks), mm, w))
         per_layer[layer] = {"ticket": float(jnp.sqrt(jnp.sum(jnp.square(w) * mm))),
                             "random": norms, "density": float(mm.mean())}
     fig, axes = plt.subplots(1, 1 + len(per_layer), figsize=(5 + 4 * len(per_layer), 4))

@@ -173,7 +173,7 @@ def level_counts(sizes: Sequence[int], rates: Sequence[float], target: float,
     return levels
 
 
-def _level_path(workdir: Path, level: int) -> Path:
+def level_path(workdir: Path, level: int) -> Path:
     return workdir / f"level_{level:02d}.npz"
 
 
@@ -318,7 +318,7 @@ def run_imp(model: str, dataset: str, config: IMPConfig, workdir: str | os.PathL
     key = jax.random.key(seed)
     final = None
     for level, keeps in enumerate(counts, start=1):
-        path = _level_path(workdir, level)
+        path = level_path(workdir, level)
         if path.exists():
             final = _loaded_level(path, mask)
             mask = {p: np.asarray(final.arrays[p] != 0, np.float32) for p in all_paths}
