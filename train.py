@@ -106,7 +106,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         from sketchjax.training import plan_from_mask, train  # after parsing: --help is instant
         if not args.no_compile_cache:
             compile_cache.enable()
-        if args.distributed or args.coordinator or args.num_processes is not None:
+        if args.distributed or args.coordinator or args.num_processes is not None \
+                or args.process_id is not None:
             from sketchjax.training.distributed import initialize
             initialize(args.coordinator, args.num_processes, args.process_id)
         plan = plan_from_mask(args.mask, overrides_from_args(args))

@@ -12,7 +12,7 @@ from __future__ import annotations
 import statistics
 import time
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -22,7 +22,7 @@ from sketchjax.data.metadata import dataset_info
 from sketchjax.imp import search_levels, search_name
 from sketchjax.records import read_json, write_json
 
-from experiments.runs import RunSpec, groups, read_record
+from experiments.runs import RunSpec
 
 THROUGHPUT_FILE = "throughput.json"
 _TIMED_STEPS = 5
@@ -79,14 +79,13 @@ def _kind(run: RunSpec) -> tuple:
 
 
 def estimate(pending: Sequence[Sequence[RunSpec]], finished: Sequence[dict[str, Any]],
-             out, measure: bool = True) -> dict[str, Any]:
+             out) -> dict[str, Any]:
     """Estimated seconds of the pending groups.
 
     Args:
       pending: groups of runs still to do.
       finished: records of finished runs (their measured seconds per run are preferred).
       out: the output folder (the throughput cache lives there).
-      measure: time training steps where no finished run of the kind exists.
     Returns:
       {"seconds", "training_steps", "by": {"records" | "measured": seconds}, "device"}.
     """
@@ -114,20 +113,15 @@ def estimate(pending: Sequence[Sequence[RunSpec]], finished: Sequence[dict[str, 
         kind = _kind(run)
         if per_run.get(kind):
             seconds["records"] += statistics.median(per_run[kind]) * len(group)
-        elif measure:
+        else:   # no finished run of the kind: time a few training steps
             stacked = step_seconds(run.model, run.dataset, run.recipe.batch_size, len(group),
                                    cache)
             single = (step_seconds(run.model, run.dataset, run.recipe.batch_size, 1, cache)
                       if imp_steps else 0.0)
             seconds["measured"] += steps * stacked + imp_steps * single
-    if measure:
-        write_json(cache_path, cache)
+    write_json(cache_path, cache)
     return {"seconds": seconds["records"] + seconds["measured"], "by": seconds,
             "training_steps": steps_total, "device": jax.devices()[0].device_kind}
-
-
-def finished_records(runs: Sequence[RunSpec], out) -> list[dict[str, Any]]:
-    return [r for r in (read_record(run, out) for run in runs) if r is not None]
 
 
 def human(seconds: float) -> str:
@@ -141,4 +135,4 @@ def human(seconds: float) -> str:
     return f"{seconds / 86400:.1f} days"
 
 
-__all__ = ["estimate", "finished_records", "human", "step_seconds"]
+__all__ = ["estimate", "human", "step_seconds"]

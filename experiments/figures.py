@@ -12,10 +12,9 @@ Masks come from `make_mask` with the tables' configs, so the figure and the tabl
 """
 from __future__ import annotations
 
-import dataclasses
 import math
 from pathlib import Path
-from typing import Any, Mapping, Optional, Sequence
+from typing import Any, Mapping, Sequence
 
 import jax
 import jax.numpy as jnp

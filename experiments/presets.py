@@ -48,10 +48,6 @@ class Column:
     options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     twin: Optional[str] = None
 
-    @property
-    def randomized(self) -> bool:
-        return self.options.get("selection") == "layerwise_sample"
-
 
 DENSE = Column("Dense", "dense")
 RAND = {"selection": "layerwise_sample"}

@@ -19,7 +19,7 @@ from sketchjax.atomic import atomic_write_text
 from sketchjax.records import write_json
 
 from experiments.paper_numbers import PAPER
-from experiments.presets import DENSE, TABLE_COLUMNS, TITLES, Column
+from experiments.presets import DENSE, TABLE_COLUMNS, TITLES
 from experiments.runs import RunSpec, read_record
 
 MODEL_TITLES = {"vgg19_bn": "VGG-19", "vgg19": "VGG-19 (no BN)", "resnet20": "ResNet-20",
@@ -195,6 +195,3 @@ def write_table(table: str, cells: Sequence[Mapping[str, Any]], folder, note: st
                                           "cells": cells_json(cells), **(meta or {})})
     return atomic_write_text(folder / f"{table}.md", render_markdown(table, cells, note))
 
-
-def column(table: str, name: str) -> Column:
-    return next(c for c in TABLE_COLUMNS[table] if c.name == name)

@@ -18,7 +18,7 @@ from sketchjax.records import read_json
 
 from experiments import claims as claims_mod
 from experiments import report
-from experiments.estimate import estimate, finished_records, human
+from experiments.estimate import estimate, human
 from experiments.figures import FIGURE_FUNCTIONS
 from experiments.presets import FIGURES, SCALE_PRESETS, SCALES, TABLES, TARGETS, Scale
 from experiments.runner import Shard, check_data_on_disk, pending_groups, run_sweep
@@ -78,11 +78,11 @@ def _check_data(request: Request, runs: Sequence[RunSpec]) -> None:
                 num_examples(dataset, "train", request.data_dir)
 
 
-def dry_run(request: Request, log: Callable[[str], None] = print,
-            measure: bool = True) -> dict:
+def dry_run(request: Request, log: Callable[[str], None] = print) -> dict:
     """List the runs, how many are done, and the estimated time of the rest."""
     runs = planned_runs(request)
-    done = {r.name() for r in runs if read_record(r, request.out) is not None}
+    records = {r.name(): read_record(r, request.out) for r in runs}
+    done = {name for name, record in records.items() if record is not None}
     first_table = {r.name(): r.table for r in runs}
     for table in (t for t in request.targets if t in TABLES):
         mine = [r for r in table_runs(table, request.scale, request.seeds)
@@ -99,7 +99,7 @@ def dry_run(request: Request, log: Callable[[str], None] = print,
     if figures:
         log(f"figures: {', '.join(figures)} (made after the tables; they reuse the tables' masks)")
     pending = pending_groups(runs, request.out, request.shard)
-    result = estimate(pending, finished_records(runs, request.out), request.out, measure)
+    result = estimate(pending, [r for r in records.values() if r is not None], request.out)
     log(f"{len(runs)} runs, {len(done)} done, {sum(len(g) for g in pending)} to do: "
         f"{result['training_steps']:,} training steps; estimated {human(result['seconds'])} on "
         f"this machine ({result['device']}; from finished runs "

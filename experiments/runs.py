@@ -19,7 +19,7 @@ from sketchjax.mask_store import MaskSpec
 from sketchjax.records import config_hash, read_json
 from sketchjax.training import TrainConfig, preset
 
-from experiments.presets import DENSE, SCALE_PRESETS, TABLE_COLUMNS, Column, Scale, mask_config
+from experiments.presets import DENSE, TABLE_COLUMNS, Column, Scale, mask_config
 
 RECORD_FILE = "record.json"
 
@@ -157,6 +157,3 @@ def shard_key(group: Sequence[RunSpec]) -> str:
             k: v for k, v in identity["mask"]["config"].items() if k != "density"})
     return config_hash(identity)
 
-
-def scale_preset(name: str) -> Scale:
-    return SCALE_PRESETS[name]

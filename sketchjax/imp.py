@@ -192,8 +192,6 @@ def _prune_level(trained: Mapping, mask: Mapping, pruned_paths: list[str], keep:
                  selection: str, key: jax.Array) -> dict:
     """New mask over `pruned_paths` (one group): `keep` survivors ranked (or sampled) by
     |trained|, globally over the group's layers."""
-    if keep <= 0:
-        return {p: np.zeros_like(np.asarray(mask[p])) for p in pruned_paths}
     scores = trees.unflatten({p: jnp.abs(jnp.asarray(trained[p])) for p in pruned_paths})
     alive = trees.unflatten({p: jnp.asarray(mask[p]) for p in pruned_paths})
     new = trees.flatten(sketch.select(scores, alive, keep, key, selection=selection))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, Mapping
+from typing import Any
 
 from sketchjax import names
 from sketchjax.errors import SketchjaxError, check_choice
@@ -103,11 +103,6 @@ class TrainConfig:
         d = dataclasses.asdict(self)
         d["milestones"] = list(self.milestones)
         return d
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> "TrainConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        return cls().replace(**{k: v for k, v in d.items() if k in known})
 
 
 PRESETS: dict[str, TrainConfig] = {

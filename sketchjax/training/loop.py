@@ -200,11 +200,9 @@ def train(plan: RunPlan, *, stop_step: Optional[int] = None, progress: bool = Tr
                 bar.set_postfix(epoch=-(-step // spe),
                                 loss=f"{h['loss_sum'].sum() / h['count'].sum():.4f}",
                                 acc=f"{h['correct'].sum() / h['count'].sum():.4f}")
-            if step % spe and step != stop:
+            if step % spe:  # mid-epoch; stopped there: no record, no checkpoint (as killed)
                 continue
-            if step % spe and step != end_step:
-                break  # stopped mid-epoch: no record, no checkpoint (as a killed run)
-            epoch = -(-step // spe)
+            epoch = step // spe
             at_end = step == end_step
             evaluate_now = plan.num_test is not None and (
                 at_end or (config.eval_every and epoch % config.eval_every == 0))

@@ -132,6 +132,14 @@ def test_bad_recipe_values(mask_file, capsys):
                                                     "--seeds", "2,3"])
 
 
+def test_distributed_flags_come_all_three_or_none(mask_file, tmp_path, capsys):
+    # A lone --process-id was once ignored: the run trained as a single process.
+    for flags in (["--process-id", "1"], ["--num-processes", "2"]):
+        err = error_of(capsys, ["--mask", str(mask_file), "--out", str(tmp_path / "x"), *flags])
+        assert "together" in err, err
+    assert not (tmp_path / "x").exists()
+
+
 def test_exit_status_and_stderr_in_a_real_process(tmp_path):
     other = make_mask(tmp_path / "linear_mask.npz", model="linear", dataset="digits")
     out = tmp_path / "never"
