@@ -325,12 +325,13 @@ def run_imp(model: str, dataset: str, config: IMPConfig, workdir: str | os.PathL
                 f"{levels[-1].get('pruned_density', float('nan')):.4f})")
             continue
         start = time.perf_counter()
-        plan = plan_run(model, dataset, train_config,
-                        mask=Mask(dict(mask), {"seed": seed, "model": model}), seeds=(seed,),
-                        init_seed=seed, num_classes=classes, data=config.data,
-                        data_dir=data_dir, start_step=K, init_variables=theta_k)
+        # The dense plan, validated once, with this level's mask (built from the model's own
+        # paths) and theta_K: no re-planning, so no re-reading of the data set per level.
+        plan = dataclasses.replace(dense_plan, masks=(Mask(dict(mask), {"seed": seed,
+                                                                         "model": model}),),
+                                   init_variables=(theta_k,))
         result = train(plan, progress=progress, epoch_lines=False)
-        trained = trees.flatten(jax.device_get(result.state.params))
+        trained = trees.flatten(result.state.params)   # stays on device for the selection
         for g, ((paths, _, _), keep) in enumerate(zip(groups, keeps)):
             mask.update(_prune_level(trained, mask, paths, keep, config.selection,
                                      jax.random.fold_in(key, _SELECT_STREAM + 100 * g + level)))
