@@ -288,7 +288,7 @@ def num_examples(name: str, split: str = "train", data_dir=None) -> int:
 
 
 def train_batches(name: str, batch_size: int, seed: int, data_dir=None, augment: bool = True,
-                  drop_remainder: bool = True, *, start_epoch: int = 0,
+                  drop_remainder: bool = True, *, start_epoch: int = 0, start_batch: int = 0,
                   num_epochs: int | None = None, download: bool = False) -> Iterator[Batch]:
     """Shuffled, augmented training batches, epoch after epoch.
 
@@ -304,6 +304,8 @@ def train_batches(name: str, batch_size: int, seed: int, data_dir=None, augment:
       augment: apply the dataset's training augmentation (see the module doc).
       drop_remainder: drop each epoch's last partial batch.
       start_epoch: the first epoch to yield.
+      start_batch: the first batch of that epoch to yield (a run resumed mid-epoch); the
+        batches before it are never read.
       num_epochs: how many epochs to yield; None = forever.
       download: let tfds download a missing set (only if its host answers within 3 s).
     Returns:
@@ -313,6 +315,7 @@ def train_batches(name: str, batch_size: int, seed: int, data_dir=None, augment:
     batch_size = _check_int(batch_size, "batch_size", 1)
     seed = _check_int(seed, "seed", 0)
     start_epoch = _check_int(start_epoch, "start_epoch", 0)
+    start_batch = _check_int(start_batch, "start_batch", 0)
     if num_epochs is not None:
         num_epochs = _check_int(num_epochs, "num_epochs", 0)
     arrays = tensors = None  # the train split: numpy (offline sets) or TF tensors (tfds sets)
@@ -332,11 +335,12 @@ def train_batches(name: str, batch_size: int, seed: int, data_dir=None, augment:
     do_augment = augment and name in AUGMENTED_DATASETS
 
     def generate() -> Iterator[Batch]:
-        epoch = start_epoch
+        epoch, first = start_epoch, start_batch * batch_size
         while num_epochs is None or epoch < start_epoch + num_epochs:
             order, aug_key = epoch_order(seed, TRAIN_STREAM, epoch, n)
+            order = order[first:]   # the batches' boundaries stay those of the whole epoch
             if arrays is not None:
-                stop = n - n % batch_size if drop_remainder else n
+                stop = len(order) - len(order) % batch_size if drop_remainder else len(order)
                 for lo in range(0, stop, batch_size):
                     idx = order[lo:lo + batch_size]
                     yield {"image": arrays[0][idx], "label": arrays[1][idx]}
@@ -344,7 +348,7 @@ def train_batches(name: str, batch_size: int, seed: int, data_dir=None, augment:
                 yield from _numpy_batches(_tf_batches(
                     name, *tensors, order, order, aug_key, do_augment, batch_size,
                     drop_remainder))
-            epoch += 1
+            epoch, first = epoch + 1, 0
 
     return generate()
 

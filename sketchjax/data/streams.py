@@ -29,10 +29,13 @@ _FIXED_STREAM = 3
 
 
 def real_train_stream(dataset: str, batch_size: int, seeds: Sequence[int], data_dir,
-                      augment: bool, start_epoch: int) -> Iterator[dict[str, np.ndarray]]:
-    """Global training batches from `start_epoch` on; stacked (S, B, ...) when len(seeds) > 1."""
+                      augment: bool, start_epoch: int,
+                      start_batch: int = 0) -> Iterator[dict[str, np.ndarray]]:
+    """Global training batches from batch `start_batch` of `start_epoch` on; stacked
+    (S, B, ...) when len(seeds) > 1."""
     streams = [train_batches(dataset, batch_size, seed, data_dir, augment, True,
-                             start_epoch=start_epoch) for seed in seeds]
+                             start_epoch=start_epoch, start_batch=start_batch)
+               for seed in seeds]
     if len(streams) == 1:
         return streams[0]
     return ({k: np.stack([b[k] for b in batches]) for k in ("image", "label")}

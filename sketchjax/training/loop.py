@@ -114,12 +114,10 @@ def initial_state(plan: RunPlan) -> TrainState:
 
 def _batch_source(plan: RunPlan, step: int, sharding: NamedSharding) -> Callable[[int], dict]:
     """step -> the device batch of that global step, starting at `step`."""
-    start_epoch, skip = divmod(step, plan.steps_per_epoch)
-    if plan.data == "real":
+    if plan.data == "real":   # a mid-epoch start (IMP's rewind point) reads from there
         stream: Iterator = real_train_stream(plan.dataset, plan.config.batch_size, plan.seeds,
-                                             plan.data_dir, plan.config.augment, start_epoch)
-        for _ in range(skip):  # a mid-epoch start (IMP rewind point): the same data position
-            next(stream)
+                                             plan.data_dir, plan.config.augment,
+                                             *divmod(step, plan.steps_per_epoch))
         return lambda t: put_batch(next(stream), sharding)
     if plan.data == "normal_fixed":
         stream = fixed_random_stream(plan.num_train, plan.config.batch_size, plan.input_shape,

@@ -130,6 +130,8 @@ def test_offline_seeds_epochs_and_resume(cache_dir):
     per_epoch = (1437 // 32) * 32
     assert not np.array_equal(two[:per_epoch], two[per_epoch:])
     np.testing.assert_array_equal(run(0, start_epoch=1, num_epochs=1), two[per_epoch:])
+    np.testing.assert_array_equal(run(0, start_epoch=0, start_batch=5, num_epochs=2),
+                                  two[5 * 32:])           # mid-epoch: the same batches on
     epoch1 = np.concatenate([b["label"] for b in P.epoch_batches("digits", 32, 0, epoch=1)])
     np.testing.assert_array_equal(epoch1, two[per_epoch:])
     aug = [b["image"] for b in P.train_batches("digits", 32, 0, augment=True, num_epochs=1)]

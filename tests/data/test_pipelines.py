@@ -147,6 +147,19 @@ def test_epochs_reshuffle_and_resume_matches_uninterrupted_run(mocked):
     np.testing.assert_array_equal(tail[0], images[per_epoch:])
 
 
+def test_a_mid_epoch_start_yields_the_uninterrupted_batches_from_there(mocked):
+    # IMP's rewind point K starts training mid-epoch: batch j of epoch e onward, augmented
+    # exactly as an uninterrupted run augments them, without reading the batches before it.
+    images, labels, _ = collect(P.train_batches("cifar10", B, seed=5, num_epochs=3))
+    per_epoch = N // B
+    for epoch, batch in ((0, 1), (1, per_epoch - 1)):
+        tail = collect(P.train_batches("cifar10", B, seed=5, start_epoch=epoch,
+                                       start_batch=batch, num_epochs=3 - epoch))
+        start = (epoch * per_epoch + batch) * B
+        np.testing.assert_array_equal(tail[1], labels[start:])
+        np.testing.assert_array_equal(tail[0], images[start:])
+
+
 def test_augmentation_is_a_seeded_zero_padded_crop_and_flip(tfds, mocked):
     raw, _ = raw_examples(tfds, "cifar10")
     plain = collect(P.train_batches("cifar10", B, seed=7, augment=False, num_epochs=2))
