@@ -64,21 +64,28 @@ def _pad(batch: Mapping[str, np.ndarray], size: int) -> dict[str, np.ndarray]:
     return out
 
 
-def evaluate(state: TrainState, dataset: str, batch_size: int = 1000, data_dir=None, *,
-             mesh: Optional[Mesh] = None, stacked: bool = False) -> dict[str, jax.Array]:
-    """Test-split sums {"loss_sum", "correct", "count"} (per seed when `stacked`), on device.
-
-    Batches are padded to `batch_size` (rounded up to a multiple of the devices), so the
-    evaluation compiles once.
-    """
-    mesh = mesh or data_mesh()
+def test_batches(dataset: str, batch_size: int, data_dir, mesh: Mesh) -> list[dict]:
+    """The test split as host batches padded to `batch_size` rounded up to a multiple of the
+    devices (so the evaluation compiles once), read once per run."""
     n_dev = mesh.devices.size
     batch_size = -(-batch_size // n_dev) * n_dev
+    return [_pad(batch, batch_size) for batch in eval_batches(dataset, batch_size, data_dir)]
+
+
+def evaluate(state: TrainState, dataset: str, batch_size: int = 1000, data_dir=None, *,
+             mesh: Optional[Mesh] = None, stacked: bool = False,
+             batches: Optional[list[dict]] = None) -> dict[str, jax.Array]:
+    """Test-split sums {"loss_sum", "correct", "count"} (per seed when `stacked`), on device.
+
+    `batches`: the split from `test_batches` (read here when None).
+    """
+    mesh = mesh or data_mesh()
     _, eval_fn = compiled_steps(mesh, stacked)
     sharding = batch_sharding(mesh, False)
     total = None
-    for batch in eval_batches(dataset, batch_size, data_dir):
-        sums = eval_fn(state, put_batch(_pad(batch, batch_size), sharding))
+    for batch in batches if batches is not None else test_batches(dataset, batch_size,
+                                                                  data_dir, mesh):
+        sums = eval_fn(state, put_batch(batch, sharding))
         total = sums if total is None else add_sums(total, sums)
     return total
 
@@ -185,6 +192,7 @@ def train(plan: RunPlan, *, stop_step: Optional[int] = None, progress: bool = Tr
     bar = tqdm(total=stop - step, desc=f"{plan.model}/{plan.dataset}", unit="step",
                disable=None if (progress and is_main) else True,  # None: off if not a tty
                leave=False, dynamic_ncols=True)
+    test_set: Optional[list[dict]] = None   # read at the first evaluation, kept for the next
     try:
         epoch_start = time.perf_counter()
         sums = None
@@ -204,8 +212,12 @@ def train(plan: RunPlan, *, stop_step: Optional[int] = None, progress: bool = Tr
             at_end = step == end_step
             evaluate_now = plan.num_test is not None and (
                 at_end or (config.eval_every and epoch % config.eval_every == 0))
-            test_sums = (evaluate(state, plan.dataset, config.eval_batch_size, plan.data_dir,
-                                  mesh=mesh, stacked=plan.stacked) if evaluate_now else None)
+            test_sums = None
+            if evaluate_now:
+                test_set = test_set or test_batches(plan.dataset, config.eval_batch_size,
+                                                    plan.data_dir, mesh)
+                test_sums = evaluate(state, plan.dataset, mesh=mesh, stacked=plan.stacked,
+                                     batches=test_set)
             rows = epoch_rows(plan, epoch, step, float(schedule(step - 1)), sums, test_sums,
                               time.perf_counter() - epoch_start)
             history.extend(rows)
