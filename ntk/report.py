@@ -26,6 +26,12 @@ Z_MAX = 4.0          # Monte Carlo agreement: within 4 standard errors
 FLOAT_TOL = 1e-4     # float32 identities, relative
 
 
+def nan_max(values) -> float:
+    """The largest value, nan if any is nan: Python's max drops a nan that is not first, which
+    would let a broken estimate pass a check."""
+    return float(np.max(np.asarray(list(values), np.float64)))
+
+
 # ============================================================================================
 # Flags.
 

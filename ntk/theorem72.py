@@ -35,6 +35,7 @@ from jax.flatten_util import ravel_pytree
 
 from ntk import jacobian
 from ntk.mlp import NTKMLP, analytic_ntk
+from ntk.report import nan_max
 from sketchjax.sketch import sketch_mask
 
 __all__ = ["Setup", "make_data", "spectrum", "train", "measure_k", "mask_probs",
@@ -121,8 +122,8 @@ def measure_k(apply_fn: Callable, trajectory: Sequence, x: jax.Array, batch_size
         diff = float(jacobian.jacobian_diff_sq_frobenius(apply_fn, trajectory[a], trajectory[b],
                                                          x, batch_size))
         ratios.append(math.sqrt(diff) / dist)
-    lip = max(ratios) if ratios else 0.0
-    return {"K": max(max(fro), lip), "jacobian_fro_max": max(fro), "jacobian_fro": fro,
+    lip = nan_max(ratios) if ratios else 0.0
+    return {"K": nan_max([*fro, lip]), "jacobian_fro_max": nan_max(fro), "jacobian_fro": fro,
             "lipschitz_max": lip, "lipschitz_ratios": ratios}
 
 
@@ -286,7 +287,7 @@ def run_width(width: int, draws: Sequence[int], setup: Setup, key: jax.Array,
         "R0": r0, "loss_initial": losses[0], "loss_final": losses[-1], "losses": losses,
         "K": k, "jacobian_fro_max": kinfo["jacobian_fro_max"],
         "lipschitz_max": kinfo["lipschitz_max"],
-        "theta_dist": dist[-1], "theta_dist_max": max(dist),
+        "theta_dist": dist[-1], "theta_dist_max": nan_max(dist),
         "theta_dist_bound": 3.0 * k * r0 / lmin,
         "theta0_l1": r["theta0_l1"], "F_J0": r["F_J0"], "F_theta0": r["F_theta0"],
         "f_lin_sq": f_lin_sq, "chain": chain, "rows": rows,

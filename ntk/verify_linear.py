@@ -28,7 +28,7 @@ import numpy as np
 from scipy import stats
 
 from ntk.report import (FLOAT_TOL, Z_MAX, Check, CliError, fail_on_error, make_parser,
-                        parse_list, run_cli, z_score)
+                        nan_max, parse_list, run_cli, z_score)
 from sketchjax import theory as th
 from sketchjax.atomic import check_writable
 from sketchjax.data.random_data import sparse_batch
@@ -87,12 +87,6 @@ def parse_args(argv=None) -> argparse.Namespace:
     return args
 
 
-def _max(values) -> float:
-    """The largest value, nan if any is nan: Python's max drops a nan that is not first, which
-    would let a broken estimate pass a check."""
-    return float(np.max(np.asarray(list(values), np.float64)))
-
-
 def run(args: argparse.Namespace):
     """All checks and figures for the parsed flags."""
     from tqdm import tqdm
@@ -128,7 +122,7 @@ def run(args: argparse.Namespace):
         mean, se = th.mean_and_stderr(feats)
         z = np.abs(np.asarray((mean - x_given.T @ w_gd) / se))
         per_s.append({"s": s, "max_abs_z": float(z.max())})
-    worst = _max(r["max_abs_z"] for r in per_s)
+    worst = nan_max(r["max_abs_z"] for r in per_s)
     checks.append(Check(
         "B.1", "E_m[X^T(w* . m)] = X^T w*: Monte Carlo mean within 4 SE, every coordinate",
         worst <= Z_MAX, worst, Z_MAX,
@@ -154,7 +148,7 @@ def run(args: argparse.Namespace):
         rows_41.append({"s": s, "mc": float(mean), "se": float(se), "exact": exact41,
                         "z": z_score(mean, se, exact41),
                         "b2_form": float(th.expected_error(x_given, w0, p_given, s))})
-    zb2 = _max(abs(r["z"]) for r in rows_b2)
+    zb2 = nan_max(abs(r["z"]) for r in rows_b2)
     checks.append(Check(
         "B.2/4.3", "E_m E(m) = (1/s) sum_k ||X_(k)||^2 w*_k^2/p_k - (1/s)||X^T w*||^2 (exact), "
         "p = p0(X~, w0) from other data: closed form vs Monte Carlo",
@@ -169,13 +163,13 @@ def run(args: argparse.Namespace):
         settings={**base, "s": draws}, note="worst s; exact E_m vs the bound",
         details=[{"s": r["s"], "exact": r["exact"], "bound": r["lemma43_bound"]}
                  for r in rows_b2]))
-    z41 = _max(abs(r["z"]) for r in rows_41)
+    z41 = nan_max(abs(r["z"]) for r in rows_41)
     checks.append(Check(
         "4.1", "w* = w0: E_m E(m) = (1/s)(sum_k ||X_(k)|| |w0_k|)^2 - (1/s)||X^T w0||^2: "
         "closed form vs Monte Carlo", z41 <= Z_MAX, z41, Z_MAX,
         settings={**base, "s": draws, "masks": args.samples},
         note="measured = max |z| over s", details=rows_41))
-    rel41 = _max(abs(r["exact"] - r["b2_form"]) / r["exact"] for r in rows_41)
+    rel41 = nan_max(abs(r["exact"] - r["b2_form"]) / r["exact"] for r in rows_41)
     checks.append(Check(
         "4.1=B.2", "Lemma 4.1's closed form equals B.2's with w* = w0, p = p0",
         rel41 <= FLOAT_TOL, rel41, FLOAT_TOL, settings={**base, "s": draws},
@@ -200,13 +194,13 @@ def run(args: argparse.Namespace):
         note="the proof uses (sum_k a_k)^2 <= sum_k a_k^2 for a_k >= 0, which is reversed; "
              "the exact value is (c_n/s)(||w0||_1^2 - ||w0||^2), about (2/pi)(d-1) times "
              "the bound for Gaussian w0", details=l42))
-    z42 = _max(abs(z_score(r["mc"], r["se"], r["exact"])) for r in l42)
+    z42 = nan_max(abs(z_score(r["mc"], r["se"], r["exact"])) for r in l42)
     checks.append(Check(
         "4.2-exact", "X ~ N(0, 1/n): E_X E_m E(m) = (c_n/s)(||w0||_1^2 - ||w0||_2^2), "
         "c_n = (E||X_(k)||)^2 (derived from Lemma 4.1): formula vs Monte Carlo over X and m",
         z42 <= Z_MAX, z42, Z_MAX, settings={**base, "s": draws, "x_draws": args.x_draws},
         note="measured = max |z| over s"))
-    r42c = _max(r["exact"] * r["s"] / float(jnp.sum(jnp.abs(w0)) ** 2 - jnp.sum(w0 ** 2))
+    r42c = nan_max(r["exact"] * r["s"] / float(jnp.sum(jnp.abs(w0)) ** 2 - jnp.sum(w0 ** 2))
                 for r in l42)
     checks.append(Check(
         "4.2-corrected", "X ~ N(0, 1/n): E_X E_m E(m) <= (||w0||_1^2 - ||w0||_2^2)/s",
@@ -230,7 +224,7 @@ def run(args: argparse.Namespace):
         note="measured = exact E_X E_m (formula checked by 4.4-exact); the proof bounds "
              "sum_k (w*_k-w0_k)^2/|w0_k| by ||w*-w0||^2/||w0||_inf, the wrong direction",
         details=t44))
-    z44 = _max(abs(z_score(r["mc"], r["se"], r["exact"])) for r in t44)
+    z44 = nan_max(abs(z_score(r["mc"], r["se"], r["exact"])) for r in t44)
     checks.append(Check(
         "4.4-exact", "E_X E_m E(m) = (c_n/s)(||w0||_1 sum_k w*_k^2/|w0_k| - ||w*||^2) "
         "(derived from B.2): formula vs Monte Carlo over X and m, w* from GD",
@@ -259,13 +253,13 @@ def run(args: argparse.Namespace):
             settings={**base, "eps": eps, "rel_change":
                       float(jnp.linalg.norm(w_star - w0) / jnp.linalg.norm(w0)), "s": s_ref},
             note="measured = exact E_X E_m"))
-    zp = _max(abs(r["z"]) for r in pert_rows)
+    zp = nan_max(abs(r["z"]) for r in pert_rows)
     checks.append(Check(
         "4.4-exact/eps", "the E_X E_m formula vs Monte Carlo for every synthetic w*",
         zp <= Z_MAX, zp, Z_MAX,
         settings={**base, "eps": args.perturbations, "s": s_ref, "x_draws": args.x_draws},
         note="measured = max |z|", details=pert_rows))
-    worst_c = _max(corrected_ratios)
+    worst_c = nan_max(corrected_ratios)
     checks.append(Check(
         "4.4-corrected", "E_X E_m E(m) <= (1/s)||w0||_1(||w*-w0||^2/min_k|w0_k| + "
         "2||w*-w0||_1 + ||w0||_1), for GD w* and every synthetic w*",
@@ -279,7 +273,7 @@ def run(args: argparse.Namespace):
             "exact": float(th.lemma45_expected_error(w_gd, r["s"])),
             "bound": float(th.lemma45_bound(w_gd, r["s"])),
             "expanded": float(th.lemma45_bound_expanded(w0, w_gd, r["s"]))} for r in ex]
-    z45 = _max(abs(z_score(r["mc"], r["se"], r["exact"])) for r in l45)
+    z45 = nan_max(abs(z_score(r["mc"], r["se"], r["exact"])) for r in l45)
     checks.append(Check(
         "4.5-exact", "uniform mask (m_i = d/s per draw): E_X E_m E(m) = ((d-1)/s)||w*||^2 "
         "(derived): formula vs Monte Carlo, w* from GD", z45 <= Z_MAX, z45, Z_MAX,
@@ -291,7 +285,7 @@ def run(args: argparse.Namespace):
         all(r["mc"] - Z_MAX * r["se"] <= r["bound"] and r["exact"] <= r["bound"] for r in l45),
         ref["mc"], ref["bound"], settings={**base, "s": s_ref, "x_draws": args.x_draws},
         note="measured = Monte Carlo E_X E_m; holds at every s"))
-    rel45 = _max(abs(r["expanded"] - r["bound"]) / r["bound"] for r in l45)
+    rel45 = nan_max(abs(r["expanded"] - r["bound"]) / r["bound"] for r in l45)
     checks.append(Check(
         "4.5=", "(d/s)||w*||^2 = (d/s)(||w*-w0||^2 + 2 w*^T w0) - (d/s)||w0||^2",
         rel45 <= FLOAT_TOL, rel45, FLOAT_TOL, settings={**base, "s": draws},
@@ -465,7 +459,7 @@ def _check_chi(key, base) -> list[Check]:
     sq = sample ** 2
     z_sq = (sq.mean() - 1.0) / (sq.std(ddof=1) / math.sqrt(num))
     p_min = float(np.min([p_law, p_two]))   # nan if either is, so that nan fails
-    holds = p_min >= 1e-3 and _max([abs(z_mean), abs(z_sq)]) <= Z_MAX
+    holds = p_min >= 1e-3 and nan_max([abs(z_mean), abs(z_sq)]) <= Z_MAX
     return [Check("5/chi", CHI_STATEMENT, holds, p_min, 1e-3,
                   settings={**base, "n_chi": n_chi, "samples": num, "ks_p_law": p_law,
                             "ks_p_rows": p_two, "z_mean": float(z_mean),
@@ -562,7 +556,7 @@ def _plot_perturbations(w0, g, w_gd, n, pert_rows, s):
     ax.plot(eps, cols["l45"], "--", color="C1", label="Lemma 4.5 bound")
     rel = float(jnp.linalg.norm(w_gd - w0) / jnp.linalg.norm(w0))
     ax.axvline(rel, color="0.5", lw=0.8)
-    ax.text(rel, ax.get_ylim()[0] if False else min(cols["exact"]), " GD w*", color="0.4",
+    ax.text(rel, min(cols["exact"]), " GD w*", color="0.4",
             fontsize=8)
     ax.set_xscale("log")
     ax.set_yscale("log")

@@ -4,7 +4,7 @@ import math
 import numpy as np
 import pytest
 
-from ntk.report import Check, checks_markdown, fail_on_error, finish, z_score
+from ntk.report import Check, checks_markdown, fail_on_error, finish, nan_max, z_score
 
 
 def test_a_check_that_raises_is_a_failed_must_hold_check(capsys):
@@ -52,3 +52,12 @@ def test_z_score():
     assert z_score(2.0, 0.0, 2.0) == 0.0
     # no spread but a wrong mean is an infinite disagreement, not z = 0
     assert z_score(3.0, 0.0, 2.0) == math.inf
+
+
+def test_nan_max_keeps_a_nan_that_python_max_drops():
+    # max() keeps its first argument when a comparison with nan is False: a NaN bound that is
+    # not first would vanish, and a check "max <= bound" would pass on a broken trajectory.
+    values = [1.0, float("nan"), 2.0]
+    assert max(values) == 2.0
+    assert math.isnan(nan_max(values)) and math.isnan(nan_max([math.nan, 1.0]))
+    assert nan_max([1.0, 3.0, 2.0]) == 3.0
