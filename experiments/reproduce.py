@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Callable, Optional, Sequence
 
 from sketchjax.atomic import check_writable
-from sketchjax.errors import SketchjaxError
+from sketchjax.errors import SketchjaxError, check_int
 from sketchjax.records import read_json
 
 from experiments import claims as claims_mod
@@ -46,9 +46,8 @@ def make_request(target: str, scale: str, *, seeds: Optional[int] = None, out,
     if scale not in SCALES:
         raise SketchjaxError(f"unknown scale {scale!r}; valid: {', '.join(SCALES)}")
     preset = SCALE_PRESETS[scale]
-    if seeds is not None and (isinstance(seeds, bool) or not isinstance(seeds, int)
-                              or seeds < 1):
-        raise SketchjaxError(f"--seeds must be an integer >= 1, got {seeds!r}")
+    if seeds is not None:
+        check_int(seeds, "--seeds", 1)
     targets = TARGETS if target == "all" else (target,)
     available = [t for t in targets if t in preset.settings or t in preset.fig_settings]
     if not available:

@@ -47,7 +47,7 @@ import numpy as np
 
 from sketchjax import names, sketch, trees
 from sketchjax.counts import kept_count
-from sketchjax.errors import SketchjaxError, check_choice
+from sketchjax.errors import SketchjaxError, check_choice, check_int
 from sketchjax.masks import Mask, load_mask, mask_metadata, save_mask
 from sketchjax.models.registry import abstract_model, init_model, model_spec
 from sketchjax.records import config_differences, config_hash, read_json, write_json
@@ -109,10 +109,7 @@ class IMPConfig:
                 raise SketchjaxError(f"IMP {name} must be in (0, 1), got {value}")
         if config.output_rate is not None and config.output_layer != "prune":
             raise SketchjaxError("an output-layer rate needs output_layer 'prune'")
-        if isinstance(config.rewind_iters, bool) or not isinstance(config.rewind_iters, int) \
-                or config.rewind_iters < 0:
-            raise SketchjaxError(f"rewind iterations must be an int >= 0, got "
-                                 f"{config.rewind_iters!r}")
+        check_int(config.rewind_iters, "rewind iterations", 0)
         check_choice(config.output_layer, names.OUTPUT_LAYER_MODES, "output-layer mode")
         check_choice(config.data, names.TRAIN_DATA, "IMP data")
         check_choice(config.selection, names.IMP_SELECTIONS, "IMP selection")

@@ -43,7 +43,7 @@ from sketchjax import names
 from sketchjax.data import offline
 from sketchjax.data.metadata import TINY_IMAGENET_ZIP, dataset_info
 from sketchjax.data.tf_loader import import_tensorflow, import_tfds
-from sketchjax.errors import SketchjaxError
+from sketchjax.errors import SketchjaxError, check_int
 
 TFDS_DATASETS = tuple(n for n in names.DATASETS if n not in names.OFFLINE_DATASETS)
 AUGMENTED_DATASETS = ("cifar10", "cifar100", "tiny_imagenet")
@@ -68,12 +68,6 @@ Batch = dict[str, np.ndarray]
 
 def _check_name(name: str) -> None:
     dataset_info(name)  # unknown names list the valid ones
-
-
-def _check_int(value, what: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise SketchjaxError(f"{what} must be an int >= {minimum}, got {value!r}")
-    return int(value)
 
 
 def _split_name(name: str, split: str) -> str:
@@ -312,12 +306,12 @@ def train_batches(name: str, batch_size: int, seed: int, data_dir=None, augment:
       an iterator of {"image": float32 (B, *input_shape), "label": int32 (B,)}.
     """
     _check_name(name)
-    batch_size = _check_int(batch_size, "batch_size", 1)
-    seed = _check_int(seed, "seed", 0)
-    start_epoch = _check_int(start_epoch, "start_epoch", 0)
-    start_batch = _check_int(start_batch, "start_batch", 0)
+    batch_size = check_int(batch_size, "batch_size", 1)
+    seed = check_int(seed, "seed", 0)
+    start_epoch = check_int(start_epoch, "start_epoch", 0)
+    start_batch = check_int(start_batch, "start_batch", 0)
     if num_epochs is not None:
-        num_epochs = _check_int(num_epochs, "num_epochs", 0)
+        num_epochs = check_int(num_epochs, "num_epochs", 0)
     arrays = tensors = None  # the train split: numpy (offline sets) or TF tensors (tfds sets)
     if name in names.OFFLINE_DATASETS:
         arrays = offline.load_offline(name, "train", data_dir)
@@ -377,7 +371,7 @@ def eval_batches(name: str, batch_size: int, data_dir=None, *,
       an iterator of {"image": float32 (b, *input_shape), "label": int32 (b,)}, b <= B.
     """
     _check_name(name)
-    batch_size = _check_int(batch_size, "batch_size", 1)
+    batch_size = check_int(batch_size, "batch_size", 1)
     split = _split_name(name, "test")
     if name in names.OFFLINE_DATASETS:
         images, labels = offline.load_offline(name, split, data_dir)
@@ -410,8 +404,8 @@ def prune_batch(name: str, batch_size: int, seed: int, data_dir=None, *,
       images: float32 (B, *input_shape), normalised; labels: int32 (B,).
     """
     _check_name(name)
-    batch_size = _check_int(batch_size, "batch_size", 1)
-    seed = _check_int(seed, "seed", 0)
+    batch_size = check_int(batch_size, "batch_size", 1)
+    seed = check_int(seed, "seed", 0)
     if name in names.OFFLINE_DATASETS:
         images, labels = offline.load_offline(name, "train", data_dir)
         n = len(labels)

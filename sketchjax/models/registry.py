@@ -19,7 +19,7 @@ from flax.core import unfreeze
 
 from sketchjax import names
 from sketchjax.data.metadata import dataset_info
-from sketchjax.errors import SketchjaxError
+from sketchjax.errors import SketchjaxError, check_int
 from sketchjax.models import mlp, resnet, vgg
 
 
@@ -87,8 +87,7 @@ def create_model(name: str, num_classes: int, **kwargs: Any) -> nn.Module:
       SketchjaxError: unknown name, bad class count or option.
     """
     builder = model_spec(name).builder
-    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
-        raise SketchjaxError(f"num_classes must be a positive integer; got {num_classes!r}")
+    check_int(num_classes, "num_classes", 1)
     options = [p for p in inspect.signature(builder).parameters if p != "num_classes"]
     unknown = sorted(set(kwargs) - set(options))
     if unknown:

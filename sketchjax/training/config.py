@@ -13,7 +13,7 @@ import math
 from typing import Any
 
 from sketchjax import names
-from sketchjax.errors import SketchjaxError, check_choice
+from sketchjax.errors import SketchjaxError, check_choice, check_int
 
 # Fields that may differ when a run is resumed (they do not change the trajectory).
 RESUMABLE_CHANGES = ("epochs", "eval_every", "eval_batch_size", "log_every",
@@ -85,9 +85,7 @@ class TrainConfig:
         for name, minimum in (("epochs", 1), ("batch_size", 1), ("eval_every", 0),
                               ("eval_batch_size", 1), ("log_every", 1),
                               ("checkpoint_every", 0), ("keep_checkpoints", 1)):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-                raise SketchjaxError(f"{name} must be an int >= {minimum}, got {value!r}")
+            check_int(getattr(self, name), name, minimum)
         if any(isinstance(m, bool) or not isinstance(m, int) or m < 1 for m in self.milestones):
             raise SketchjaxError(f"milestones must be positive epoch numbers, got "
                                  f"{self.milestones!r}")

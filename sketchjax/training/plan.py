@@ -16,7 +16,7 @@ import numpy as np
 from sketchjax import names, trees
 from sketchjax.atomic import check_writable
 from sketchjax.data.metadata import dataset_info
-from sketchjax.errors import SketchjaxError, check_choice
+from sketchjax.errors import SketchjaxError, check_choice, check_int
 from sketchjax.masks import Mask, validate_mask
 from sketchjax.models.registry import abstract_model
 from sketchjax.records import config_differences, read_json
@@ -175,8 +175,7 @@ def plan_run(model: str, dataset: str, config: TrainConfig = TrainConfig(), *,
     config = config.validate()
     seeds = _seed_tuple(seeds)
     check_choice(data, names.TRAIN_DATA, "training data")
-    if isinstance(start_step, bool) or not isinstance(start_step, int) or start_step < 0:
-        raise SketchjaxError(f"start_step must be an int >= 0, got {start_step!r}")
+    start_step = check_int(start_step, "start_step", 0)
     _, params_shape, input_shape, classes = abstract_model(model, dataset, num_classes)
     masks = () if mask is None else (mask,) if isinstance(mask, Mask) else tuple(mask)
     if len(masks) not in (0, 1, len(seeds)):

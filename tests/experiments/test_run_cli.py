@@ -80,7 +80,7 @@ def test_dry_run_lists_the_plan_and_estimates_its_time(smoke, capsys):
 
 @pytest.mark.parametrize("argv,message", [
     (["table9"], "invalid choice"),
-    (["table1", "--seeds", "0"], "--seeds must be an integer >= 1"),
+    (["table1", "--seeds", "0"], "--seeds must be an int >= 1"),
     (["table1", "--out", "BLOCKER/sub"], "is not a folder"),
     (["table3", "--scale", "cpu-conv"], "not part of scale 'cpu-conv'"),
     (["table1", "--scale", "paper", "--data-dir", "EMPTY"], "not prepared"),
