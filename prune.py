@@ -43,6 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=256, help="prune batch (snip/grasp)")
     p.add_argument("--num-batches", type=int, default=1, help="prune batches (snip/grasp)")
     p.add_argument("--snip-loss", default="cross_entropy", choices=names.SNIP_LOSSES)
+    p.add_argument("--signed-weighting", default="positive", choices=names.SIGNED_WEIGHTINGS,
+                   help="grasp/random with a randomized selection: sample signed scores in "
+                   "proportion to max(score, 0), to score - layer min, or to their rank")
     p.add_argument("--data-dir", default=None, help="tensorflow-datasets / offline data folder")
     p.add_argument("--out", default=None, help="mask file (default masks/<name>_<hash>.npz)")
     p.add_argument("--force", action="store_true", help="recompute even if the file exists")
@@ -84,7 +87,7 @@ def spec_from_args(args: argparse.Namespace):
             schedule=args.schedule, selection=args.selection, replacement=args.replacement,
             synflow_input="chi" if args.chi_input else "ones", data=args.data,
             batch_size=args.batch_size, num_batches=args.num_batches,
-            snip_loss=args.snip_loss, seed=args.seed)
+            snip_loss=args.snip_loss, signed_weighting=args.signed_weighting, seed=args.seed)
     return MaskSpec(args.model, args.dataset, config)
 
 

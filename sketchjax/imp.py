@@ -22,7 +22,10 @@ recomputed, so an interrupted search resumes at the next level. The levels do no
 target density (unless `exact_final`), so searches for 10%, 5% and 2% share one workdir: the
 deeper one continues where the shallower stopped. The rewind point is stored as
 `<workdir>/rewind.npz` and named in every mask's metadata ("rewind"), so `train_from_mask` starts
-the final sparse network from theta_K at step K, as the lottery-ticket procedure does. The
+the final sparse network from theta_K at step K, as the lottery-ticket procedure does; a search
+on random data names none (`ticket_start`): its mask is transferred to real data and trained
+from theta_0 at step 0. With `exact_final` only the last level depends on the target: it is
+saved as `level_XX_keptN.npz`, and the levels before it are shared with the other targets. The
 model's defaults (rewind step, whether the classifier is pruned, the training recipe) come
 from the model registry.
 
@@ -123,11 +126,10 @@ class IMPConfig:
         return d
 
     def search_record(self) -> dict[str, Any]:
-        """What the levels depend on: the record without the target density (which only says
-        where to stop), unless the last level is pruned to it exactly."""
+        """What the levels depend on: the record without the target density, which only says
+        where to stop (and, with `exact_final`, names the last level's own file)."""
         d = self.record()
-        if not self.exact_final:
-            del d["density"]
+        del d["density"]
         return d
 
 
@@ -170,8 +172,22 @@ def level_counts(sizes: Sequence[int], rates: Sequence[float], target: float,
     return levels
 
 
-def level_path(workdir: Path, level: int) -> Path:
-    return workdir / f"level_{level:02d}.npz"
+def level_path(workdir: Path, level: int, exact_kept: Optional[int] = None) -> Path:
+    """A level's mask file; `exact_kept`: a last level pruned to a target exactly."""
+    suffix = "" if exact_kept is None else f"_kept{exact_kept}"
+    return workdir / f"level_{level:02d}{suffix}.npz"
+
+
+def ticket_start(data: str) -> str:
+    """Where the final network of a search on `data` trains from.
+
+    "rewind": theta_K at step K, the lottery-ticket procedure (real data). "init": theta_0 at
+    step 0, for a mask found on random data and then trained on real data, as the paper's
+    authors transfer masks in their fork of OpenLTH (lottery/branch/cross_domain.py trains a
+    level's mask from the state at '0ep', step 0); theta_K of a random-data search was
+    trained on noise.
+    """
+    return "rewind" if data == "real" else "init"
 
 
 def _check_workdir(workdir: Path, record: Mapping[str, Any]) -> None:
@@ -302,18 +318,20 @@ def run_imp(model: str, dataset: str, config: IMPConfig, workdir: str | os.PathL
     ignored = [p for p in all_paths if p not in pruned_paths]
     sizes = [size for *_, size in groups]
     total = sum(sizes)
-    counts = level_counts(sizes, [rate for _, rate, _ in groups], config.density,
-                          config.exact_final)
+    rates = [rate for _, rate, _ in groups]
+    counts = level_counts(sizes, rates, config.density, config.exact_final)
+    plain = level_counts(sizes, rates, config.density, False)
     theta_k = _rewind_point(workdir, dataclasses.replace(dense_plan, start_step=0), bundle, K,
                             progress, log)
-    rewind = {"file": str((workdir / REWIND_FILE).resolve()), "step": K}
+    rewind = ({"file": str((workdir / REWIND_FILE).resolve()), "step": K}
+              if ticket_start(config.data) == "rewind" else None)
 
     mask = {p: np.ones(np.shape(flat_init[p]), np.float32) for p in all_paths}
     levels: list[dict[str, Any]] = []
     key = jax.random.key(seed)
     final = None
-    for level, keeps in enumerate(counts, start=1):
-        path = level_path(workdir, level)
+    for level, (keeps, plain_keeps) in enumerate(zip(counts, plain), start=1):
+        path = level_path(workdir, level, sum(keeps) if keeps != plain_keeps else None)
         if path.exists():
             final = _loaded_level(path, mask)
             mask = {p: np.asarray(final.arrays[p] != 0, np.float32) for p in all_paths}
@@ -349,6 +367,7 @@ def run_imp(model: str, dataset: str, config: IMPConfig, workdir: str | os.PathL
             input_shape=plan.input_shape, seed=seed, density=config.density,
             inputs={"data": config.data}, selection=config.selection, replacement=False,
             rounds=level, schedule="imp", s=None, imp=record, rewind=rewind,
+            ticket_start=ticket_start(config.data),
             train=train_config.to_dict()))
         save_mask(path, final)
         levels.append(record)

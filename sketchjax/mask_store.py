@@ -73,6 +73,9 @@ class MaskSpec:
         if self.method in names.DATA_SCORERS + ("imp",):
             parts.append(c.data)
         parts.append(c.selection + ("_repl" if getattr(c, "replacement", False) else ""))
+        rule = getattr(c, "sampling_rule", None)
+        if rule not in (None, "positive"):
+            parts.append(rule)
         parts += [f"d{c.density:g}", f"seed{c.seed}", config_hash(self.record())]
         return "_".join(parts) + ".npz"
 

@@ -17,6 +17,9 @@ SCORERS = ("random", "magnitude", "snip", "grasp", "synflow")
 METHODS = SCORERS + ("imp",)              # what prune.py --method accepts
 DATA_SCORERS = ("snip", "grasp")          # scorers that need a prune batch
 SIGNED_SCORERS = ("random", "grasp")      # scores that can be negative
+# How a randomized selection turns signed scores into sampling weights (docs/experiments.md
+# argues the default, the first).
+SIGNED_WEIGHTINGS = ("positive", "shift", "rank")
 SELECTIONS = ("threshold", "layerwise_sample", "sketch")
 SCHEDULES = ("exponential", "linear")
 SYNFLOW_INPUTS = ("ones", "chi")

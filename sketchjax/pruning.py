@@ -49,6 +49,9 @@ class PruneConfig:
       batch_size, num_batches: prune batches for snip and grasp (the paper: one of 256).
       snip_loss: cross_entropy or l1 (Sec. 6 of the paper).
       grasp_temperature: logits are divided by it (the reference: 200).
+      signed_weighting: how a randomized selection samples signed scores (grasp, random):
+        "positive" (max(score, 0)), "shift" (score - layer min) or "rank" (rank in the
+        layer); see `sketch.signed_sampling_weights`. Part of the record only where it acts.
       synflow_input_scaling: scale SynFlow's input so that R stays near 1 (see
         `synflow_input_scales`); off automatically when the net is not linear in its input.
       seed: the PRNG seed of everything random in pruning.
@@ -65,6 +68,7 @@ class PruneConfig:
     num_batches: int = 1
     snip_loss: str = "cross_entropy"
     grasp_temperature: float = scorers.GRASP_TEMPERATURE
+    signed_weighting: str = "positive"
     synflow_input_scaling: bool = True
     seed: int = 0
 
@@ -82,6 +86,7 @@ class PruneConfig:
         check_choice(self.synflow_input, names.SYNFLOW_INPUTS, "SynFlow input")
         check_choice(self.data, names.PRUNE_DATA, "pruning data")
         check_choice(self.snip_loss, names.SNIP_LOSSES, "SNIP loss")
+        check_choice(self.signed_weighting, names.SIGNED_WEIGHTINGS, "signed-score weighting")
         if not (isinstance(self.density, (int, float)) and 0 < self.density <= 1):
             raise SketchjaxError(f"density must be in (0, 1], got {self.density}")
         if self.num_rounds < 1:
@@ -92,9 +97,21 @@ class PruneConfig:
             raise SketchjaxError("replacement applies to --selection layerwise_sample only")
         return self
 
+    @property
+    def sampling_rule(self) -> Optional[str]:
+        """The signed-score weighting a randomized selection of these scores uses; None where
+        it does not act (scores never negative, or the hard threshold)."""
+        if self.method in names.SIGNED_SCORERS and self.selection != "threshold":
+            return self.signed_weighting
+        return None
+
     def record(self) -> dict[str, Any]:
-        """The config as a JSON-able dict, with the round count resolved."""
-        return dict(dataclasses.asdict(self), rounds=self.num_rounds)
+        """The config as a JSON-able dict, with the round count resolved; the signed-score
+        weighting only where it acts (so it does not rename masks it cannot change)."""
+        record = dict(dataclasses.asdict(self), rounds=self.num_rounds)
+        if self.sampling_rule is None:
+            del record["signed_weighting"]
+        return record
 
     @property
     def draws_with_replacement(self) -> bool:
@@ -213,7 +230,7 @@ def prune_round(params, batch_stats, mask, kept, key, images, labels, input_scal
     new_mask = sketch.select_flat(
         flat_scores, mask, kept, select_key, selection=selection,
         sizes=trees.sizes(template), num_draws=draws, replacement=config.replacement,
-        signed=config.method in names.SIGNED_SCORERS)
+        signed_weighting=config.sampling_rule)
     return new_mask, jnp.all(jnp.isfinite(flat_scores)), total
 
 
@@ -299,7 +316,6 @@ def _metadata(config: PruneConfig, bundle: ModelBundle, dataset: str, scaled: bo
         density=config.density, inputs=inputs_record, selection=config.selection,
         replacement=config.replacement,
         intermediate_selection=selection_at(config, 0) if config.num_rounds > 1 else None,
-        signed_scores_shifted_by_layer_min=(config.method in names.SIGNED_SCORERS
-                                            and config.selection != "threshold"),
+        signed_weighting=config.sampling_rule,
         rounds=config.num_rounds, schedule=config.schedule, s=draws,
         prune_seconds=round(seconds, 3))

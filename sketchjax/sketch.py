@@ -36,7 +36,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from sketchjax import trees
-from sketchjax.names import SELECTIONS
+from sketchjax.names import SELECTIONS, SIGNED_WEIGHTINGS
 
 _SORT_BELOW = 1 << 12      # vectors this short are simply sorted (measured crossover)
 _SAMPLE = 1 << 15          # bracket sample size at the top level
@@ -476,19 +476,38 @@ def layerwise_sketch_mask(key: jax.Array, weights: jax.Array, counts: jax.Array,
     return jnp.concatenate(parts)
 
 
-def shifted_by_layer_min(scores: jax.Array, sizes: Sequence[int]) -> jax.Array:
-    """scores - min(scores in layer): sampling weights for signed scores (GraSP, random)."""
-    return jnp.concatenate([scores[a:b] - jnp.min(scores[a:b]) for a, b in _segments(sizes)])
+def signed_sampling_weights(scores: jax.Array, sizes: Sequence[int], rule: str) -> jax.Array:
+    """Sampling weights for scores that can be negative (GraSP, random), per layer.
+
+    Args:
+      scores: f32[n].
+      sizes: static per-layer sizes.
+      rule: "positive": max(score, 0), proportional to the score wherever it can be a
+        probability (weights with a negative score are drawn, uniformly, only when a layer
+        needs more than its positive ones); "shift": score - min(score in layer);
+        "rank": the score's rank inside its layer, 1 (lowest) .. n_l (ties by position).
+    Returns:
+      f32[n] non-negative weights.
+    """
+    if rule == "positive":
+        return jnp.maximum(scores, 0.0)
+    if rule == "shift":
+        return jnp.concatenate([scores[a:b] - jnp.min(scores[a:b]) for a, b in _segments(sizes)])
+    if rule == "rank":
+        return jnp.concatenate([jnp.argsort(jnp.argsort(scores[a:b])).astype(jnp.float32) + 1
+                                for a, b in _segments(sizes)])
+    raise ValueError(f"unknown signed-score weighting {rule!r}; valid: "
+                     f"{', '.join(SIGNED_WEIGHTINGS)}")
 
 
 # ----------------------------------------------------------------------------------------
 # Pytree entry point used by the pruning loop.
 
 @functools.partial(jax.jit, static_argnames=("selection", "sizes", "num_draws",
-                                             "replacement", "signed"))
+                                             "replacement", "signed_weighting"))
 def select_flat(scores: jax.Array, alive: jax.Array, kept: jax.Array, key: jax.Array, *,
                 selection: str, sizes: tuple[int, ...], num_draws: int | None = None,
-                replacement: bool = False, signed: bool = False) -> jax.Array:
+                replacement: bool = False, signed_weighting: str | None = None) -> jax.Array:
     """One selection over a flat score vector.
 
     Args:
@@ -502,7 +521,8 @@ def select_flat(scores: jax.Array, alive: jax.Array, kept: jax.Array, key: jax.A
       sizes: static per-layer sizes.
       num_draws: s of Algorithm 1 (static); required by `sketch`, unused otherwise.
       replacement: `layerwise_sample` with replacement (Algorithm 1 per layer).
-      signed: scores can be negative; sampling uses scores - min(layer) (recorded choice).
+      signed_weighting: None for scores that are never negative (sampled in proportion to
+        the score); for signed scores the `signed_sampling_weights` rule.
     Returns:
       f32[n] mask (binary, or Algorithm 1 values for the with-replacement rules).
     """
@@ -512,7 +532,8 @@ def select_flat(scores: jax.Array, alive: jax.Array, kept: jax.Array, key: jax.A
     ranked = jnp.where(alive, scores, -jnp.inf)
     if selection == "threshold":
         return threshold_mask(ranked, kept, alive)
-    weights = shifted_by_layer_min(scores, sizes) if signed else scores
+    weights = (scores if signed_weighting is None
+               else signed_sampling_weights(scores, sizes, signed_weighting))
     weights = jnp.where(alive, jnp.maximum(weights, 0.0), 0.0)
     if selection == "sketch":
         if num_draws is None or num_draws < 1:
@@ -529,19 +550,19 @@ def select_flat(scores: jax.Array, alive: jax.Array, kept: jax.Array, key: jax.A
 
 def select(scores: Mapping, mask: Mapping, kept: int, key: jax.Array, *,
            selection: str = "threshold", replacement: bool = False,
-           signed: bool = False) -> dict:
+           signed_weighting: str | None = None) -> dict:
     """Pytree form of `select_flat` over the prunable leaves.
 
     Args:
       scores, mask: trees over the prunable leaves (mask: the current one; pruned entries 0).
       kept: the number of weights to keep (`counts.kept_count`); for `sketch` it is s, the
         number of draws of Algorithm 1.
-      key, selection, replacement, signed: as `select_flat`.
+      key, selection, replacement, signed_weighting: as `select_flat`.
     Returns:
       the new mask tree.
     """
     flat = select_flat(trees.concat(scores), trees.concat(mask), jnp.int32(kept), key,
                        selection=selection, sizes=trees.sizes(scores),
                        num_draws=int(kept) if selection == "sketch" else None,
-                       replacement=replacement, signed=signed)
+                       replacement=replacement, signed_weighting=signed_weighting)
     return trees.split(flat, scores)

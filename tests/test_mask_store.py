@@ -33,6 +33,23 @@ def test_every_config_field_is_in_the_name():
     assert len(names) == 10
 
 
+def test_the_signed_score_weighting_names_only_the_masks_it_can_change():
+    grasp = MaskSpec("lenet_300_100", "mnist1d", PruneConfig("grasp", 0.1, data="normal",
+                                                             selection="layerwise_sample"))
+    shift = dataclasses.replace(grasp, config=dataclasses.replace(grasp.config,
+                                                                  signed_weighting="shift"))
+    names = [s.validated().file_name() for s in (grasp, shift)]
+    assert "_layerwise_sample_d0.1" in names[0] and "_layerwise_sample_shift_d0.1" in names[1]
+    assert grasp.validated().record()["config"]["signed_weighting"] == "positive"
+    # It cannot change a thresholded mask or one of non-negative scores: not in their records.
+    thresholded = dataclasses.replace(grasp, config=dataclasses.replace(
+        shift.config, selection="threshold"))
+    assert "signed_weighting" not in thresholded.validated().record()["config"]
+    assert "signed_weighting" not in SPEC.validated().record()["config"]
+    with pytest.raises(SketchjaxError, match="signed-score weighting"):
+        dataclasses.replace(grasp.config, signed_weighting="abs").validate()
+
+
 def test_imp_defaults_resolve_before_hashing():
     # Writing the model's defaults explicitly names the same search.
     implicit = MaskSpec("lenet_300_100", "mnist1d", IMPConfig(density=0.5, epochs=1))

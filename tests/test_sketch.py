@@ -225,15 +225,15 @@ def test_layerwise_with_replacement_is_unbiased_per_layer():
     assert np.all(masks[:, ~live] == 0)
 
 
-def test_signed_scores_sample_with_layer_min_shift_and_never_revive():
+def test_signed_scores_shift_rule_samples_with_layer_min_and_never_revives():
     scores = jnp.array([-3.0, -1.0, 2.0, 5.0, -2.0, 0.5])
     alive = jnp.array([1.0, 1.0, 1.0, 0.0, 1.0, 1.0])
-    np.testing.assert_allclose(sketch.shifted_by_layer_min(scores, (4, 2)),
+    np.testing.assert_allclose(sketch.signed_sampling_weights(scores, (4, 2), "shift"),
                                [0.0, 2.0, 5.0, 8.0, 0.0, 2.5])
     for seed in range(20):
         m = np.asarray(sketch.select_flat(scores, alive, jnp.int32(3), jax.random.key(seed),
                                           selection="sketch", sizes=(4, 2), num_draws=3,
-                                          signed=True))
+                                          signed_weighting="shift"))
         assert m[3] == 0 and m[0] == 0 and m[4] == 0        # pruned or zero-weight: never
 
 
@@ -310,3 +310,33 @@ def test_kth_of_groups_falls_back_to_the_sort_when_a_bracket_misses():
     m = sketch._GROUP_SAMPLE
     _check_kth_of_groups([rng.standard_normal(3 * m), np.full(m + 7, 0.25),
                           np.round(rng.standard_normal(4 * m), 1)], rng)
+
+
+def test_signed_weighting_rules_positive_and_rank():
+    scores = jnp.array([-3.0, -1.0, 2.0, 5.0, -2.0, 0.5])
+    np.testing.assert_allclose(sketch.signed_sampling_weights(scores, (4, 2), "positive"),
+                               [0.0, 0.0, 2.0, 5.0, 0.0, 0.5])
+    np.testing.assert_allclose(sketch.signed_sampling_weights(scores, (4, 2), "rank"),
+                               [1.0, 2.0, 3.0, 4.0, 1.0, 2.0])
+    with pytest.raises(ValueError, match="weighting"):
+        sketch.signed_sampling_weights(scores, (4, 2), "abs")
+    # "positive": a negative score is drawn only once a layer needs more than its positives.
+    alive = jnp.ones(6)
+    for seed in range(20):
+        m = np.asarray(sketch.select_flat(scores, alive, jnp.int32(3), jax.random.key(seed),
+                                          selection="layerwise_sample", sizes=(4, 2),
+                                          signed_weighting="positive"))
+        # the threshold keeps 2.0, 5.0 (layer 0) and 0.5 (layer 1): counts 2 and 1
+        assert list(m[:4]) == [0, 0, 1, 1] and list(m[4:]) == [0, 1]
+
+
+def test_rank_weighting_draws_in_proportion_to_the_rank_monte_carlo():
+    scores = jnp.array([-0.3, 7.0, -5.0, 0.1])          # ranks 2, 4, 1, 3
+    counts = jnp.array([1], jnp.int32)
+    weights = sketch.signed_sampling_weights(scores, (4,), "rank")
+    keys = jax.random.split(jax.random.key(3), 8000)
+    masks = np.asarray(jax.vmap(lambda k: sketch.layerwise_sample_mask(
+        k, weights, counts, (4,)))(keys))
+    p = np.array([2, 4, 1, 3]) / 10
+    assert np.all(masks.sum(1) == 1)
+    np.testing.assert_allclose(masks.mean(0), p, atol=4 * np.sqrt(p * (1 - p) / 8000).max())

@@ -10,6 +10,7 @@ import pytest
 import prune as prune_cli
 from sketchjax import imp, trees
 from sketchjax import training as T
+from sketchjax.counts import kept_count
 from sketchjax.errors import SketchjaxError
 from sketchjax.masks import load_mask
 from sketchjax.variables import load_variables
@@ -167,13 +168,35 @@ def test_imp_random_data_layerwise_sample_exact_final_prunes_output(tmp_path):
     assert result.mask.metadata["imp"]["data"] == "normal"
     assert result.mask.metadata["selection"] == "layerwise_sample"
     assert np.count_nonzero(result.mask.arrays["Dense_2/kernel"]) < 1000   # output pruned too
+    # Found on random data: the ticket trains from theta_0 at step 0 (no rewind point named).
+    assert result.mask.metadata["rewind"] is None
+    assert result.mask.metadata["ticket_start"] == "init"
     previous = None
-    for level in (1, 2, 3):
-        arrays = load_mask(tmp_path / "w" / f"level_{level:02d}.npz").arrays
+    for path in [imp.level_path(tmp_path / "w", 1), imp.level_path(tmp_path / "w", 2),
+                 imp.level_path(tmp_path / "w", 3, round(0.55 * total))]:
+        arrays = load_mask(path).arrays
         if previous is not None:
             for p in arrays:
                 assert not np.any((arrays[p] != 0) & (previous[p] == 0))
         previous = arrays
+    assert not imp.level_path(tmp_path / "w", 3).exists()   # the plain level 3 was not made
+
+
+def test_exact_final_searches_share_every_level_but_their_last(tmp_path):
+    workdir = tmp_path / "w"
+    config = small_config(density=0.7, exact_final=True, output_layer="prune", rewind_iters=0)
+    first = imp.run_imp(MODEL, DATASET, config, workdir, progress=False, log=lambda s: None)
+    assert [lv["pruned_kept"] for lv in first.levels] == [34400, kept_count(43000, 0.7)]
+    deeper = imp.run_imp(MODEL, DATASET, dataclasses.replace(config, density=0.55), workdir,
+                         progress=False, log=lambda s: None)
+    assert [lv["pruned_kept"] for lv in deeper.levels] == [34400, 27520, kept_count(43000, 0.55)]
+    # Level 1 was trained once and loaded by the deeper search; each target has its own last
+    # level, and both land exactly on kept_count(N, d).
+    assert sorted(p.name for p in workdir.glob("level_*.npz")) == [
+        "level_01.npz", "level_02.npz", f"level_02_kept{kept_count(43000, 0.7)}.npz",
+        f"level_03_kept{kept_count(43000, 0.55)}.npz"]
+    assert first.mask.metadata["kept"] == kept_count(43000, 0.7)
+    assert deeper.mask.metadata["kept"] == kept_count(43000, 0.55)
 
 
 def test_imp_cli_then_train_starts_from_the_rewind_point(tmp_path, capsys):
