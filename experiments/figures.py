@@ -2,7 +2,8 @@
 
 - Fig. 1a: |theta_0| of the weights kept by SynFlow, IMP and a uniform random mask.
 - Fig. 1b: SynFlow scores (at initialization) of all weights, and of those kept by the
-  thresholded and by the randomized SynFlow mask (a uniform subset of 1,000 of each).
+  thresholded and by the randomized SynFlow mask (a uniform subset of 1,000 of each per seed),
+  with each set's median and spread per seed.
 - Fig. 2: the norm of the IMP ticket (its mask applied to the initial weights) against random
   masks of the same per-layer density, (a) across the IMP levels, (b) at the last level
   against 10,000 masks made by shuffling the ticket's mask inside each layer: one jitted,
@@ -132,52 +133,57 @@ def synflow_scores_at_init(model: str, dataset: str, seed: int) -> np.ndarray:
     return np.asarray(trees.concat(scores), np.float64)
 
 
-def _spread(log_scores: np.ndarray, rng: np.random.Generator) -> tuple[float, float]:
-    """Std of log10 scores and its bootstrap standard error (200 resamples)."""
-    boot = [np.std(rng.choice(log_scores, len(log_scores))) for _ in range(200)]
-    return float(np.std(log_scores)), float(np.std(boot))
-
-
-def fig1b(scale: Scale, out, folder, *, data_dir=None) -> dict[str, Any]:
+def fig1b(scale: Scale, out, folder, *, seeds: int, data_dir=None) -> dict[str, Any]:
     """Histograms of log10 SynFlow score: all weights, kept by the threshold, kept by the
-    randomized mask (seed 0, a uniform subset of 1,000 each)."""
+    randomized mask. Per seed (its own weights, scores and masks) the median and the std of
+    the log10 scores of each set; the histogram pools a uniform subset of 1,000 weights of
+    each set from every seed."""
     import matplotlib.pyplot as plt
 
     model, dataset, density = scale.fig_settings["fig1b"]
-    scores = synflow_scores_at_init(model, dataset, 0)
     rng = np.random.default_rng(0)
-    sets = {"all weights": np.ones(scores.shape, bool)}
-    for label, column in (("kept, threshold", "SynFlow"),
-                          ("kept, randomized", "SynFlow + rand. mask")):
-        mask = _mask(scale, "table1", column, model, dataset, density, 0, out, data_dir)
-        sets[label] = np.concatenate([np.asarray(mask.arrays[p]).ravel() != 0
-                                      for p in sorted(mask.arrays)])
-    positive = scores > 0
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    data = {"model": model, "dataset": dataset, "density": density, "seeds": 1,
+    labels = ("all weights", "kept, threshold", "kept, randomized")
+    per_set: dict[str, dict[str, list]] = {label: {"count": [], "zero_scores": [], "spread": [],
+                                                   "median": [], "subset": []}
+                                           for label in labels}
+    for seed in range(seeds):
+        scores = synflow_scores_at_init(model, dataset, seed)
+        sets = {"all weights": np.ones(scores.shape, bool)}
+        for label, column in (("kept, threshold", "SynFlow"),
+                              ("kept, randomized", "SynFlow + rand. mask")):
+            mask = _mask(scale, "table1", column, model, dataset, density, seed, out, data_dir)
+            sets[label] = np.concatenate([np.asarray(mask.arrays[p]).ravel() != 0
+                                          for p in sorted(mask.arrays)])
+        positive = scores > 0
+        for label, keep in sets.items():
+            log_scores = np.log10(scores[keep & positive])
+            v = per_set[label]
+            v["count"].append(int(keep.sum()))
+            v["zero_scores"].append(int((keep & ~positive).sum()))
+            v["spread"].append(float(np.std(log_scores)))
+            v["median"].append(float(np.median(log_scores)))
+            v["subset"].append(rng.choice(log_scores, min(SUBSET, len(log_scores)),
+                                          replace=False))
+    data = {"model": model, "dataset": dataset, "density": density, "seeds": seeds,
             "subset": SUBSET, "sets": {}}
-    subsets = {}
-    for label, keep in sets.items():
-        log_scores = np.log10(scores[keep & positive])
-        chosen = rng.choice(log_scores, min(SUBSET, len(log_scores)), replace=False)
-        subsets[label] = chosen
-        spread, spread_se = _spread(chosen, rng)
-        data["sets"][label] = {"count": int(keep.sum()), "zero_scores": int((keep & ~positive)
-                                                                            .sum()),
-                               "subset_log10": chosen.tolist(), "spread": spread,
-                               "spread_se": spread_se,
-                               "quantiles": np.quantile(log_scores, [0.05, 0.5, 0.95]).tolist()}
-    bins = np.linspace(min(v.min() for v in subsets.values()),
-                       max(v.max() for v in subsets.values()), 50)
-    for label, chosen in subsets.items():
-        ax.hist(chosen, bins, histtype="step", lw=1.6,
-                label=f"{label} (std {data['sets'][label]['spread']:.2f})")
+    pooled = {label: np.concatenate(v["subset"]) for label, v in per_set.items()}
+    bins = np.linspace(min(v.min() for v in pooled.values()),
+                       max(v.max() for v in pooled.values()), 50)
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for label, v in per_set.items():
+        data["sets"][label] = {
+            "count_per_seed": v["count"], "zero_scores_per_seed": v["zero_scores"],
+            "spread_per_seed": v["spread"], "median_log10_per_seed": v["median"],
+            "median_log10_mean": float(np.mean(v["median"])),
+            "subset_log10_seed0": v["subset"][0].tolist()}
+        ax.hist(pooled[label], bins, histtype="step", lw=1.6,
+                label=f"{label} (median {np.mean(v['median']):.2f})")
     ax.set_xlabel("log10 SynFlow score at initialization (R scaled to 1)")
-    ax.set_ylabel(f"weights (of a uniform subset of {SUBSET})")
+    ax.set_ylabel(f"weights (a uniform {SUBSET:,} per seed)")
     ax.set_title(f"Fig. 1b: SynFlow scores, {_title(model, dataset)}, density {density:g}, "
-                 "seed 0")
+                 f"{seeds} seed(s)")
     ax.legend()
-    counts = {label: np.histogram(v, bins)[0] for label, v in subsets.items()}
+    counts = {label: np.histogram(v, bins)[0] for label, v in pooled.items()}
     _write_figure(folder, "fig1b", fig, data, [
         {"bin_left": float(bins[i]), "bin_right": float(bins[i + 1]),
          **{label: int(c[i]) for label, c in counts.items()}} for i in range(len(bins) - 1)])
@@ -278,16 +284,14 @@ def fig2(scale: Scale, out, folder, *, data_dir=None) -> dict[str, Any]:
     fig, axes = plt.subplots(1, 1 + len(per_layer), figsize=(5 + 4 * len(per_layer), 4))
     ax = axes[0]
     dens = [100 * r["density"] for r in levels]
-    ax.plot(dens, [r["ticket"] for r in levels], "o-", label="IMP ticket ||m ⊙ θ₀||")
+    ax.plot(dens, [r["ticket"] for r in levels], "o-", label="IMP ticket")
     ax.errorbar(dens, [r["random_mean"] for r in levels], yerr=[r["random_std"] for r in levels],
-                fmt="s--", label=f"random masks, same per-layer density (mean ± std of "
-                f"{scale.fig2_curve_masks})")
-    ax.set_xscale("log")
-    ax.invert_xaxis()
+                fmt="s--", label=f"random masks (mean ± std, {scale.fig2_curve_masks:,})")
+    _log_density_axis(ax, dens)
     ax.set_xlabel("density of the pruned layers (%)")
-    ax.set_ylabel("norm of the masked initial weights")
-    ax.set_title("(a) ticket vs random masks, every IMP level")
-    ax.legend(fontsize=8)
+    ax.set_ylabel("||m ⊙ θ₀||, all layers")
+    ax.set_title("(a) every IMP level")
+    ax.legend(fontsize=8, loc="best")
     for ax, (layer, v) in zip(axes[1:], per_layer.items()):
         ax.hist(v["random"], 60, color="0.6", label=f"{scale.fig2_random_masks:,} shuffled masks")
         ax.axvline(v["ticket"], color="C3", lw=2, label="IMP ticket")
@@ -316,6 +320,20 @@ def fig2(scale: Scale, out, folder, *, data_dir=None) -> dict[str, Any]:
 
 
 # ----------------------------------------------------------------------------- files
+
+def _log_density_axis(ax, densities: Sequence[float]) -> None:
+    """A log density axis, high density on the left, ticks labelled in plain percent."""
+    from matplotlib.ticker import FixedLocator, NullFormatter, NullLocator
+    ticks = [t for t in (100, 80, 50, 30, 20, 10, 5, 3, 2, 1, 0.5, 0.2, 0.1)
+             if min(densities) / 1.5 <= t <= max(densities) * 1.5]
+    ax.set_xscale("log")
+    ax.xaxis.set_major_locator(FixedLocator(ticks))
+    ax.set_xticklabels([f"{t:g}" for t in ticks])
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.invert_xaxis()
+
+
 
 def _write_figure(folder, name: str, fig, data: Mapping[str, Any],
                   rows: Sequence[Mapping[str, Any]]) -> None:

@@ -12,10 +12,15 @@ Scales:
   recipe (160 epochs), SynFlow 100 rounds, prune batches of 256, IMP with the paper's rewind
   steps and the full recipe per level, random data = N(0, 1) in normalised input space.
 - `cpu`: offline, the same columns and layout on LeNet-300-100 / MNIST-1D (the package's
-  generator with 20,000 samples: 16,000 train / 4,000 test), 5 seeds, densities 10/5/2/1%, the
+  generator with 20,000 samples: 16,000 train / 4,000 test), 5 seeds, densities 10/5/2% and 1%
+  beside them (never pooled into a verdict), the
   LeNet recipe (Adam 1.2e-3, batch 60) for 30 epochs, IMP 10 epochs per level.
-- `cpu-conv`: ResNet-20 (BN, shortcuts) on scikit-learn's 8x8 digits for Tables 1 and 2, one
-  density (5%), 3 seeds, SGD 15 epochs, IMP 3 epochs per level.
+- `cpu-conv`: ResNet-20 (BN, shortcuts) on scikit-learn's 8x8 digits for Tables 1 and 2 and
+  the GraSP sensitivity table, one density (5%), 3 seeds, SGD 15 epochs, IMP 3 epochs per level.
+
+Every scale's IMP columns prune the classifier and land exactly on the other columns' kept count
+(`IMP_SAME_DENSITY`); `table2_grasp` is ours: Table 2's randomized GraSP under each signed-score
+weighting.
 - `smoke`: every column of every table and figure, 1 seed, one density, 1 epoch (CI).
 """
 from __future__ import annotations
@@ -27,7 +32,7 @@ from sketchjax.imp import IMPConfig
 from sketchjax.pruning import PruneConfig
 
 SCALES = ("smoke", "cpu", "cpu-conv", "paper")
-TABLES = ("table1", "table2", "table3", "table4")
+TABLES = ("table1", "table2", "table3", "table4", "table2_grasp")
 FIGURES = ("fig1a", "fig1b", "fig2")
 TARGETS = TABLES + FIGURES
 
@@ -86,6 +91,19 @@ TABLE_COLUMNS: dict[str, tuple[Column, ...]] = {
         Column("SNIP + sparse data + rand. mask", "snip", {**RAND, "data": "sparse"},
                twin="SNIP (supervised)"),
     ),
+    # How randomized GraSP turns its signed scores into sampling weights (ours): the default
+    # max(score, 0) is Table 2's column; the two alternatives beside it.
+    "table2_grasp": (
+        Column("GraSP + normal data", "grasp", {"data": "normal"}),
+        Column("GraSP + normal data + rand. mask", "grasp", {**RAND, "data": "normal"},
+               twin="GraSP + normal data"),
+        Column("GraSP + normal data + rand. mask (shift)", "grasp",
+               {**RAND, "data": "normal", "signed_weighting": "shift"},
+               twin="GraSP + normal data"),
+        Column("GraSP + normal data + rand. mask (rank)", "grasp",
+               {**RAND, "data": "normal", "signed_weighting": "rank"},
+               twin="GraSP + normal data"),
+    ),
 }
 TITLES = {
     "table1": "Table 1: SynFlow with the chi input and mask randomization; SNIP with normal "
@@ -95,7 +113,14 @@ TITLES = {
     "table3": "Table 3: SynFlow and mask randomization",
     "table4": "Table 4 (Appendix A): supervised SNIP vs SNIP with sparse data and mask "
               "randomization",
+    "table2_grasp": "Table 2's randomized GraSP: sampling weights max(score, 0) (the default), "
+                    "score - layer min (shift), rank in the layer (rank)",
 }
+# Every IMP column of the tables prunes the classifier with the other layers and prunes its
+# last level to the target exactly, so its density is kept_count(N, d) of the same N weights
+# every other column prunes (OpenLTH's LeNet and VGG leave the classifier dense and stop at
+# the first level at or below the target: their densities would differ).
+IMP_SAME_DENSITY = {"output_layer": "prune", "exact_final": True}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -114,6 +139,8 @@ class Scale:
       fig_settings: per figure, (model, dataset, density).
       fig2_imp: the Fig. 2 IMP protocol (IMPConfig fields) at this scale.
       fig2_random_masks: random masks per layer in Fig. 2(b); fig2_curve_masks: per level in 2(a).
+      fig1b_seeds: seeds of Fig. 1b (None: the scale's; each seed prunes VGG-19 twice at
+        cpu scale).
     """
     name: str
     settings: Mapping[str, tuple[tuple[str, str], ...]]
@@ -128,6 +155,7 @@ class Scale:
     fig2_imp: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     fig2_random_masks: int = 10_000
     fig2_curve_masks: int = 1_000
+    fig1b_seeds: Optional[int] = None
 
 
 _LENET = ("lenet", {"epochs": 30, "eval_every": 0, "checkpoint_every": 0})
@@ -164,10 +192,11 @@ SCALE_PRESETS: dict[str, Scale] = {
                       "fig1b": ("vgg19_bn", "cifar10", 0.1),   # data-free: the paper's setting
                       "fig2": ("lenet_300_100", "mnist1d_large", 0.012)},
         fig2_imp={**_FIG2_PROTOCOL, "epochs": 10, "train": _LENET}, fig2_curve_masks=200,
+        fig1b_seeds=3,
     ),
     "cpu-conv": Scale(
         name="cpu-conv",
-        settings={"table1": (("resnet20", "digits"),), "table2": (("resnet20", "digits"),)},
+        settings={t: (("resnet20", "digits"),) for t in ("table1", "table2", "table2_grasp")},
         densities=(0.05,), seeds=3,
         recipe={"resnet20": ("paper", {"epochs": 15, "batch_size": 64, "lr": 0.05,
                                        "milestones": (10,), "eval_every": 0,
@@ -200,7 +229,7 @@ def mask_config(column: Column, scale: Scale, model: str, density: float, seed: 
         name, changes = scale.recipe[model]
         return IMPConfig(density=density, seed=seed,
                          train=preset(name, **{**changes, "checkpoint_every": 0}),
-                         **{**scale.imp, **column.options})
+                         **{**scale.imp, **IMP_SAME_DENSITY, **column.options})
     return PruneConfig(method=column.method, density=density, seed=seed,
                        rounds=scale.synflow_rounds if column.method == "synflow" else None,
                        batch_size=scale.prune_batch_size, **column.options)

@@ -1,10 +1,10 @@
 """Tables from run records: laid out like the paper's, as markdown, CSV and JSON.
 
 Rows are (model, dataset) blocks of one row per density, with a dense row on top; columns are
-the table's. A cell is the test accuracy in %, mean +- sample std over seeds (n). A randomized
-column also shows its difference to its deterministic twin, Δ, marked * where it exceeds two
-standard errors (sqrt(se_a^2 + se_b^2), se = std / sqrt(n)). At paper scale the paper's number
-stands beside ours.
+the table's. A cell is the test accuracy in %, mean +- sample std over seeds (n), and its
+realised density where that is off the nominal one. A randomized column also shows its paired
+difference to its deterministic twin, Δ, marked * where the 95% interval excludes 0. At paper
+scale the paper's number stands beside ours. The CSV has one row per seed.
 """
 from __future__ import annotations
 
@@ -18,9 +18,11 @@ from typing import Any, Mapping, Optional, Sequence
 from sketchjax.atomic import atomic_write_text
 from sketchjax.records import write_json
 
+from experiments import stats
 from experiments.paper_numbers import PAPER
 from experiments.presets import DENSE, TABLE_COLUMNS, TITLES
 from experiments.runs import RunSpec, read_record
+from experiments.stats import Sample
 
 MODEL_TITLES = {"vgg19_bn": "VGG-19", "vgg19": "VGG-19 (no BN)", "resnet20": "ResNet-20",
                 "resnet18": "ResNet-18", "wide_resnet18": "WideResNet-18",
@@ -31,45 +33,31 @@ DATASET_TITLES = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100",
                   "fashion_mnist": "Fashion-MNIST", "mnist": "MNIST"}
 
 
-@dataclasses.dataclass(frozen=True)
-class Stats:
-    """Accuracies in %: mean, sample std (0 for n = 1), n."""
-    mean: float
-    std: float
-    n: int
-
-    @classmethod
-    def of(cls, values: Sequence[float]) -> Optional["Stats"]:
-        if not values:
-            return None
-        n = len(values)
-        mean = sum(values) / n
-        std = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1)) if n > 1 else 0.0
-        return cls(mean, std, n)
-
-    @property
-    def se(self) -> float:
-        """Standard error of the mean; nan for one value (no spread to estimate)."""
-        return self.std / math.sqrt(self.n) if self.n > 1 else math.nan
-
-
-def difference(a: Stats, b: Stats) -> tuple[float, float]:
-    """(mean a - mean b, its standard error; nan when a side has one value)."""
-    return a.mean - b.mean, math.sqrt(a.se ** 2 + b.se ** 2)
-
-
 Key = tuple[str, str, float, str]   # (model, dataset, density, column)
+DENSITY_TOLERANCE = 0.02   # a cell's realised density is shown when off the nominal by more
 
 
-def collect(runs: Sequence[RunSpec], out) -> dict[Key, list[float]]:
-    """Test accuracies in % of the finished runs, by cell (the dense row's density is 1.0)."""
-    values: dict[Key, list[float]] = {}
+@dataclasses.dataclass(frozen=True)
+class Finished:
+    """The finished runs of one table, by cell: per seed the test accuracy in % and the
+    realised density (total over the prunable weights, and over the layers the method prunes)."""
+    accuracy: dict[Key, dict[int, float]]
+    density: dict[Key, dict[int, tuple[float, float]]]
+
+
+def collect(runs: Sequence[RunSpec], out) -> Finished:
+    """Per-seed accuracies and realised densities of the finished runs (dense row: 1.0)."""
+    accuracy: dict[Key, dict[int, float]] = {}
+    density: dict[Key, dict[int, tuple[float, float]]] = {}
     for run in runs:
         record = read_record(run, out)
         if record is not None and record["test_accuracy"] is not None:
             key = (run.model, run.dataset, run.density, run.column)
-            values.setdefault(key, []).append(100.0 * record["test_accuracy"])
-    return values
+            accuracy.setdefault(key, {})[run.seed] = 100.0 * record["test_accuracy"]
+            total = record["realised_density"]
+            density.setdefault(key, {})[run.seed] = (
+                total, record.get("realised_density_pruned_layers", total))
+    return Finished(accuracy, density)
 
 
 def run_seconds(runs: Sequence[RunSpec], out) -> float:
@@ -84,37 +72,61 @@ def run_seconds(runs: Sequence[RunSpec], out) -> float:
 
 
 def table_cells(table: str, settings: Sequence[tuple[str, str]], densities: Sequence[float],
-                values: Mapping[Key, Sequence[float]], with_paper: bool) -> list[dict[str, Any]]:
-    """One dict per cell: stats, the twin difference, the paper's number."""
+                finished: Finished, with_paper: bool) -> list[dict[str, Any]]:
+    """One dict per cell: the Sample (per-seed accuracies), the realised densities, the paired
+    difference to the column's twin with its 95% interval, the paper's number."""
     columns = {c.name: c for c in TABLE_COLUMNS[table]}
     cells = []
     for model, dataset in settings:
         for density, column in [(1.0, DENSE)] + [(d, c) for d in densities
                                                   for c in TABLE_COLUMNS[table]]:
-            stats = Stats.of(values.get((model, dataset, density, column.name), []))
-            cell: dict[str, Any] = {"model": model, "dataset": dataset, "density": density,
-                                    "column": column.name, "stats": stats, "twin": column.twin,
-                                    "diff": None, "diff_se": None, "significant": None,
-                                    "paper": None}
+            key = (model, dataset, density, column.name)
+            sample = Sample.of_seeds(finished.accuracy.get(key, {}))
+            realised = finished.density.get(key, {})
+            cell: dict[str, Any] = {
+                "model": model, "dataset": dataset, "density": density, "column": column.name,
+                "sample": sample, "realised_density": _mean([t for t, _ in realised.values()]),
+                "realised_density_pruned_layers": _mean([p for _, p in realised.values()]),
+                "per_seed_density": {s: list(v) for s, v in sorted(realised.items())},
+                "twin": column.twin, "diff": None, "diff_lo": None, "diff_hi": None,
+                "significant": None, "paper": None}
             twin = columns.get(column.twin) if column.twin else None
-            twin_stats = Stats.of(values.get((model, dataset, density, twin.name), [])) \
-                if twin else None
-            if stats is not None and twin_stats is not None:
-                diff, se = difference(stats, twin_stats)
-                cell.update(diff=diff, diff_se=None if math.isnan(se) else se,
-                            significant=None if math.isnan(se) else abs(diff) > 2 * se)
+            twin_sample = Sample.of_seeds(finished.accuracy.get(
+                (model, dataset, density, twin.name), {})) if twin else None
+            if sample is not None and twin_sample is not None:
+                diff = stats.difference(sample, twin_sample)
+                lo, hi = diff.interval(0.95)
+                cell["diff"] = diff.mean
+                if not math.isnan(lo):
+                    cell.update(diff_lo=lo, diff_hi=hi, significant=lo > 0 or hi < 0)
             if with_paper:
                 cell["paper"] = PAPER.get((table, model, dataset, density, column.name))
             cells.append(cell)
     return cells
 
 
-def _fmt_stats(stats: Optional[Stats]) -> str:
-    return "-" if stats is None else f"{stats.mean:.2f} ± {stats.std:.2f} ({stats.n})"
+def _mean(values: Sequence[float]) -> Optional[float]:
+    return sum(values) / len(values) if values else None
+
+
+def _fmt_sample(sample: Optional[Sample]) -> str:
+    if sample is None:
+        return "-"
+    if sample.std is None:
+        return f"{sample.mean:.2f} (n = 1)"
+    return f"{sample.mean:.2f} ± {sample.std:.2f} ({sample.n})"
+
+
+def _off_nominal(cell: Mapping[str, Any]) -> bool:
+    realised = cell["realised_density"]
+    return (realised is not None and cell["density"] < 1.0
+            and abs(realised - cell["density"]) > DENSITY_TOLERANCE * cell["density"])
 
 
 def _fmt_cell(cell: Mapping[str, Any]) -> str:
-    text = _fmt_stats(cell["stats"])
+    text = _fmt_sample(cell["sample"])
+    if _off_nominal(cell):
+        text += f" @{100 * cell['realised_density']:.2f}%"
     if cell["diff"] is not None:
         text += f" Δ {cell['diff']:+.2f}{'*' if cell['significant'] else ''}"
     if cell["paper"] is not None:
@@ -149,40 +161,54 @@ def render_markdown(table: str, cells: Sequence[Mapping[str, Any]], note: str = 
             continue
         lines.append(f"| {block} | {density * 100:g}% | "
                      + " | ".join(_fmt_cell(row[n]) if n in row else "-" for n in names) + " |")
-    lines += ["", "Test accuracy in %, mean ± sample std over seeds (n). Δ: difference to the "
-              "column's deterministic twin (" + "; ".join(
+    lines += ["", "Test accuracy in %, mean ± sample std over seeds (n). Δ: paired difference "
+              "to the column's deterministic twin (" + "; ".join(
                   f"{c.name} vs {c.twin}" for c in TABLE_COLUMNS[table] if c.twin)
-              + "), * where it exceeds two standard errors (none with one seed). The dense row "
-              "is the unpruned network (one value per model)."]
+              + "), * where its 95% interval excludes 0 (none with one seed). @x%: the "
+              "cell's realised density, shown where it is off the nominal one by more than "
+              f"{100 * DENSITY_TOLERANCE:g}% of it. The dense row is the unpruned network. "
+              "Per-seed accuracies and densities: the .csv and .json beside this file."]
     return "\n".join(lines) + "\n"
 
 
 def render_csv(table: str, cells: Sequence[Mapping[str, Any]]) -> str:
+    """One row per cell and seed: the per-seed accuracy and realised densities beside the
+    cell's summary, so the analysis can be redone from this file alone."""
     buf = io.StringIO()
-    fields = ["table", "model", "dataset", "density", "column", "mean", "std", "n", "twin",
-              "diff", "diff_se", "significant", "paper_mean", "paper_std"]
+    fields = ["table", "model", "dataset", "density", "column", "seed", "accuracy",
+              "realised_density", "realised_density_pruned_layers", "mean", "std", "n", "twin",
+              "diff", "diff_lo", "diff_hi", "significant", "paper_mean", "paper_std"]
     writer = csv.DictWriter(buf, fieldnames=fields)
     writer.writeheader()
     for cell in cells:
-        stats, paper = cell["stats"], cell["paper"]
-        writer.writerow({
+        sample, paper = cell["sample"], cell["paper"]
+        common = {
             "table": table, "model": cell["model"], "dataset": cell["dataset"],
             "density": cell["density"], "column": cell["column"],
-            "mean": "" if stats is None else f"{stats.mean:.4f}",
-            "std": "" if stats is None else f"{stats.std:.4f}",
-            "n": 0 if stats is None else stats.n, "twin": cell["twin"] or "",
-            "diff": "" if cell["diff"] is None else f"{cell['diff']:.4f}",
-            "diff_se": "" if cell["diff_se"] is None else f"{cell['diff_se']:.4f}",
+            "mean": "" if sample is None else f"{sample.mean:.4f}",
+            "std": "" if sample is None or sample.std is None else f"{sample.std:.4f}",
+            "n": 0 if sample is None else sample.n, "twin": cell["twin"] or "",
+            **{k: "" if cell[k] is None else f"{cell[k]:.4f}"
+               for k in ("diff", "diff_lo", "diff_hi")},
             "significant": "" if cell["significant"] is None else cell["significant"],
             "paper_mean": "" if paper is None else paper[0],
-            "paper_std": "" if paper is None or paper[1] is None else paper[1]})
+            "paper_std": "" if paper is None or paper[1] is None else paper[1]}
+        seeds = sorted(sample.per_seed) if sample is not None else [None]
+        for seed in seeds:
+            total, pruned = cell["per_seed_density"].get(seed, ("", ""))
+            writer.writerow({**common, "seed": "" if seed is None else seed,
+                             "accuracy": "" if seed is None else f"{sample.per_seed[seed]:.4f}",
+                             "realised_density": total,
+                             "realised_density_pruned_layers": pruned})
     return buf.getvalue()
 
 
 def cells_json(cells: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    return [dict(cell, stats=None if cell["stats"] is None else dataclasses.asdict(cell["stats"]),
-                 paper=None if cell["paper"] is None else list(cell["paper"]))
-            for cell in cells]
+    return [dict(cell, sample=None if cell["sample"] is None else {
+        "mean": cell["sample"].mean, "std": cell["sample"].std, "n": cell["sample"].n,
+        "per_seed": {str(s): v for s, v in sorted(cell["sample"].per_seed.items())}},
+        per_seed_density={str(s): v for s, v in cell["per_seed_density"].items()},
+        paper=None if cell["paper"] is None else list(cell["paper"])) for cell in cells]
 
 
 def write_table(table: str, cells: Sequence[Mapping[str, Any]], folder, note: str = "",

@@ -136,7 +136,8 @@ def write_reports(request: Request, log: Callable[[str], None] = print) -> dict[
             log(f"{table}: its runs took {human(seconds)} (measured; shared runs included)")
     figures = {f: read_json(folder / f"{f}.json") if (folder / f"{f}.json").exists() else None
                for f in FIGURES}
-    verdicts = claims_mod.table_claims(cells) + claims_mod.figure_claims(figures)
+    verdicts = (claims_mod.table_claims(claims_mod.columns_of(cells))
+                + claims_mod.figure_claims(figures))
     written["claims"] = claims_mod.write_claims(verdicts, request.scale.name,
                                                 folder, _note(request.scale, request.seeds))
     return written
@@ -155,7 +156,10 @@ def reproduce(request: Request, *, progress: bool = True,
     if request.shard.index == 0:
         for fig in (t for t in request.targets if t in FIGURES):
             begin = time.perf_counter()
-            kwargs = {"seeds": request.seeds} if fig == "fig1a" else {}
+            kwargs = {"fig1a": {"seeds": request.seeds},
+                      "fig1b": {"seeds": min(request.seeds,
+                                             request.scale.fig1b_seeds or request.seeds)},
+                      }.get(fig, {})
             FIGURE_FUNCTIONS[fig](request.scale, request.out, folder,
                                   data_dir=request.data_dir, **kwargs)
             log(f"{fig}: {folder / (fig + '.png')} ({time.perf_counter() - begin:.0f} s)")

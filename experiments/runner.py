@@ -75,6 +75,13 @@ def group_plan(group: Sequence[RunSpec], masks: Sequence[Optional[Mask]], out, *
                     start_step=start_step, init_variables=init_variables)
 
 
+def _pruned_layers_density(mask, total: float) -> float:
+    """The kept fraction over the layers the method prunes: an IMP search that leaves the
+    classifier dense counts without it; every other mask prunes every prunable layer."""
+    imp = mask.mask.metadata.get("imp") if mask is not None else None
+    return float(imp["pruned_density"]) if imp else total
+
+
 def run_group(group: Sequence[RunSpec], out, *, data_dir=None,
               progress: bool = False) -> list[dict[str, Any]]:
     """Masks, one stacked training run, one record per run (written last). Returns the records."""
@@ -99,6 +106,8 @@ def run_group(group: Sequence[RunSpec], out, *, data_dir=None,
             "best_test_accuracy": summary["best_test_accuracy_per_seed"][i],
             "final_train_accuracy": history[-1]["train_accuracy"] if history else None,
             "realised_density": summary["density_per_seed"][i],
+            "realised_density_pruned_layers": _pruned_layers_density(
+                mask, summary["density_per_seed"][i]),
             "mask_file": str(mask.path) if mask is not None else None,
             "mask_computed": bool(mask.computed) if mask is not None else None,
             "epochs": summary["epochs"], "steps": summary["steps"],

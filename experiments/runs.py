@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 from typing import Any, Iterable, Optional, Sequence
 
-from sketchjax.imp import IMPConfig
+from sketchjax.imp import IMPConfig, ticket_start
 from sketchjax.mask_store import MaskSpec
 from sketchjax.records import config_hash, read_json
 from sketchjax.training import TrainConfig, preset
@@ -46,10 +46,14 @@ class RunSpec:
     checkpoint: bool = False
 
     def identity(self) -> dict[str, Any]:
-        """What the result depends on; its hash names the run."""
-        return {"model": self.model, "dataset": self.dataset, "seed": self.seed,
-                "mask": self.mask.record() if self.mask is not None else "dense",
-                "train": self.recipe.to_dict()}
+        """What the result depends on; its hash names the run. An IMP ticket's start (its
+        rewind point, or theta_0 for a mask found on random data) is part of it."""
+        identity = {"model": self.model, "dataset": self.dataset, "seed": self.seed,
+                    "mask": self.mask.record() if self.mask is not None else "dense",
+                    "train": self.recipe.to_dict()}
+        if isinstance(self.mask.config if self.mask else None, IMPConfig):
+            identity["start"] = ticket_start(self.mask.config.data)
+        return identity
 
     def group_identity(self) -> dict[str, Any]:
         """The identity without the seed: runs of one group train together."""

@@ -73,12 +73,16 @@ def test_imp_tickets_train_from_each_seeds_rewind_point(tmp_path):
     scale = dataclasses.replace(SCALE_PRESETS["smoke"],
                                 imp={**SCALE_PRESETS["smoke"].imp, "rewind_iters": 3})
     runs = table_runs("table2", scale, seeds=2)
-    for column, step in (("IMP (supervised)", 3), ("Magnitude", 0)):
+    # "IMP + rand. data": its mask was found on noise; the ticket starts from theta_0 at step 0,
+    # as the authors transfer masks, and that start is part of the run's identity.
+    for column, step in (("IMP (supervised)", 3), ("Magnitude", 0), ("IMP + rand. data", 0)):
         group = [r for r in runs if r.column == column]
         masks = [make_mask(r.mask, masks_dir=tmp_path / "masks", progress=False,
                            log=lambda s: None).mask for r in group]
         plan = group_plan(group, masks, tmp_path)
         assert plan.start_step == step
+        assert group[0].identity().get("start") == {"IMP (supervised)": "rewind",
+                                                    "IMP + rand. data": "init"}.get(column)
         if step == 0:
             assert plan.variables_of(0) is None
             continue
@@ -90,3 +94,16 @@ def test_imp_tickets_train_from_each_seeds_rewind_point(tmp_path):
         first = trees.flatten(plan.variables_of(0)["params"])
         second = trees.flatten(plan.variables_of(1)["params"])
         assert any(not np.array_equal(first[p], second[p]) for p in first)
+
+
+def test_imp_columns_land_on_the_same_kept_count_as_every_other_column():
+    from sketchjax.counts import kept_count
+    from sketchjax.imp import search_levels
+    scale = SCALE_PRESETS["cpu"]
+    for run in table_runs("table2", scale, seeds=1):
+        if run.method != "imp":
+            continue
+        config = run.mask.config
+        assert (config.output_layer, config.exact_final) == ("prune", True)
+        levels = search_levels(run.model, run.dataset, config)
+        assert sum(levels[-1]) == kept_count(43_000, run.density)     # every prunable kernel
