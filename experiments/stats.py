@@ -82,7 +82,9 @@ def _from_differences(d: Sequence[float]) -> Diff:
 
 
 def _satterthwaite(variances: Sequence[float], dfs: Sequence[float]) -> float:
-    """Degrees of freedom of a sum of independent variance estimates."""
+    """Degrees of freedom of a sum of independent variance estimates (nan if one is unknown)."""
+    if any(math.isnan(v) for v in variances):
+        return math.nan
     total = sum(variances)
     if total == 0:
         return math.inf

@@ -120,3 +120,10 @@ def test_share_from_printed_summaries_covaries_through_the_shared_base():
     var = 1 / 3
     independent = stats.fieller(6.0, 10.0, 2 * var, 2 * var, 0.0, 4, 0.95)
     assert independent.hi - independent.lo > r.hi - r.lo
+
+
+def test_one_seed_gives_no_interval_anywhere():
+    one = Sample.of_seeds({0: 50.0})
+    assert math.isnan(stats.pooled([(one, one)]).interval(0.95)[0])
+    r = stats.share([one], [one], [one], 0.95)
+    assert math.isnan(r.lo) and math.isnan(r.hi)
