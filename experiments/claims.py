@@ -14,8 +14,8 @@ The rules (docs/experiments.md gives the reasons):
   above -1, does not hold if it is below -1.
 - the paper's effect for a comparison: pooled over the cells we ran where the paper has them
   (paper scale), else over all its grid cells (another setting: the size the paper reports).
-- "in most cells": holds if more than half of the k cells are significantly better (each at
-  the claim's level corrected across the cells, 1 - 0.05/(m k)), or if the sign test over the
+- "in most cells": holds if more than half of the k cells are significantly better (Holm's
+  step-down across the k cells at the claim's level 0.05/m), or if the sign test over the
   cells' signs rejects a coin (one-sided p <= 0.05/m, ties left out); does not hold if at most
   half of the cells can be better (those significantly worse excluded) or the sign test
   rejects in the other direction; else not resolved.
@@ -205,8 +205,8 @@ NULLS = {better_rule: 0.0, non_inferior_rule: -MARGIN}
 
 def _most_cells(columns: Columns, paper: Columns, table: str, a: str, b: str,
                 level: float) -> Part:
-    """`a` better than `b` in most cells of the grid: counts of cells significant at a level
-    corrected across the k cells (Bonferroni), and the sign test at the claim's level."""
+    """`a` better than `b` in most cells of the grid: counts of cells significant with Holm's
+    correction across the k cells at the claim's level, and the sign test at that level."""
     pairs = _cells(columns, table, a, b)
     grid = _grid(pairs)
     if not grid:
@@ -214,7 +214,9 @@ def _most_cells(columns: Columns, paper: Columns, table: str, a: str, b: str,
     diffs = [stats.difference(x, y) for _, x, y in grid]
     k = len(diffs)
     alpha = 1 - level
-    better, worse = _direction_split(diffs, 1 - alpha / k)
+    significant = stats.holm([d.p_value() for d in diffs], alpha)
+    better = sum(s and d.mean > 0 for s, d in zip(significant, diffs))
+    worse = sum(s and d.mean < 0 for s, d in zip(significant, diffs))
     positive, negative = sum(d.mean > 0 for d in diffs), sum(d.mean < 0 for d in diffs)
     p_up = stats.sign_test(positive, positive + negative)
     p_down = stats.sign_test(negative, positive + negative)
@@ -228,13 +230,16 @@ def _most_cells(columns: Columns, paper: Columns, table: str, a: str, b: str,
     paper_text = ""
     if paper_pairs:
         pd = [stats.difference(x, y) for _, x, y in paper_pairs]
+        paper_sig = stats.holm([d.p_value() for d in pd], alpha)
         paper_text = (f"; paper: better in {sum(d.mean > 0 for d in pd)} of {len(pd)} cells, "
-                      f"{_direction_split(pd, 1 - alpha / len(pd))[0]} significantly")
+                      f"{sum(s and d.mean > 0 for s, d in zip(paper_sig, pd))} significantly")
     paper_cells = {kk: stats.difference(x, y) for kk, x, y in _cells(paper, table, a, b)}
     text = (f"{a} > {b} in {positive} of {k} cells ({better} significantly, {worse} "
             f"significantly worse; sign test p = {p_up:.3g}){paper_text}")
+    marks = {kk: s for (kk, _, _), s in zip(grid, significant)}
     return Part(verdict, text, [f"{a} - {b}, " + _cell_line(kk, stats.difference(x, y), level,
                                                            paper_cells.get(kk))
+                                + (" (significant, Holm)" if marks.get(kk) else "")
                                 for kk, x, y in pairs])
 
 
@@ -444,7 +449,7 @@ def _claim9(f1b: Optional[Mapping[str, Any]]) -> Verdict:
     for label, s in f1b["sets"].items():
         spreads = s["spread_per_seed"]
         sample = Sample.of_seeds(dict(enumerate(spreads)))
-        spread = f"{sample.mean:.3f}" + (f" ± {sample.std:.3f}" if sample.std is not None
+        spread = f"{sample.mean:.4f}" + (f" ± {sample.std:.4f}" if sample.std is not None
                                          else " (n = 1)")
         parts.append(f"{label}: median log10 score {s['median_log10_mean']:.2f}, std of log10 "
                      f"score {spread}")

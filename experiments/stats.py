@@ -67,6 +67,27 @@ class Diff:
         return self.mean - half, self.mean + half
 
 
+    def p_value(self) -> float:
+        """Two-sided p-value of a zero difference (nan without a spread)."""
+        if not (self.se >= 0 and self.df > 0):
+            return math.nan
+        if self.se == 0:
+            return 0.0 if self.mean != 0 else 1.0
+        return float(2 * _st.t.sf(abs(self.mean) / self.se, self.df))
+
+
+def holm(p_values: Sequence[float], alpha: float) -> list[bool]:
+    """Holm's step-down: which hypotheses are rejected with family-wise error <= alpha
+    (nan p-values are never rejected)."""
+    order = sorted((p, i) for i, p in enumerate(p_values) if not math.isnan(p))
+    rejected = [False] * len(p_values)
+    for rank, (p, i) in enumerate(order):
+        if p > alpha / (len(order) - rank):
+            break
+        rejected[i] = True
+    return rejected
+
+
 def t_quantile(level: float, df: float) -> float:
     """The (1 + level) / 2 quantile of Student's t with df degrees of freedom."""
     return float(_st.t.ppf((1 + level) / 2, df))

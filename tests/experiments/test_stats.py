@@ -127,3 +127,14 @@ def test_one_seed_gives_no_interval_anywhere():
     assert math.isnan(stats.pooled([(one, one)]).interval(0.95)[0])
     r = stats.share([one], [one], [one], 0.95)
     assert math.isnan(r.lo) and math.isnan(r.hi)
+
+
+def test_holm_steps_down_and_p_values_match_the_interval():
+    # 0.01 <= 0.05/3; then 0.03 > 0.05/2 stops the steps: only the first is rejected.
+    assert stats.holm([0.01, 0.04, 0.03], 0.05) == [True, False, False]
+    assert stats.holm([0.01, 0.04, 0.02], 0.05) == [True, True, True]    # .02<=.025, .04<=.05
+    assert stats.holm([math.nan, 0.001], 0.05) == [False, True]
+    # A difference whose 95% interval just excludes 0 has p just below 0.05.
+    d = stats.difference(seeds(10.0, 12.0, 11.0, 13.0, 14.0), seeds(9.0, 10.0, 10.5, 12.0, 12.5))
+    lo, _ = d.interval(1 - d.p_value())
+    assert math.isclose(lo, 0.0, abs_tol=1e-9)
