@@ -23,7 +23,7 @@ import numpy as np
 
 from sketchjax import trees
 from sketchjax.atomic import atomic_write, atomic_write_text
-from sketchjax.imp import IMPConfig, level_path, search_levels, search_name
+from sketchjax.imp import IMPConfig, level_files, search_name
 from sketchjax.mask_store import MaskSpec, make_mask
 from sketchjax.masks import load_mask
 from sketchjax.models.registry import init_model
@@ -243,11 +243,10 @@ def fig2(scale: Scale, out, folder, *, data_dir=None) -> dict[str, Any]:
               log=lambda s: None)
     search = _masks_dir(out) / search_name(model, dataset, spec.config)
     theta = trees.flatten(init_model(model, dataset, jax.random.key(0)).params)
-    level_files = [level_path(search, level)
-                   for level in range(1, len(search_levels(model, dataset, spec.config)) + 1)]
+    paths = level_files(search, model, dataset, spec.config)
     key = jax.random.key(2)
     levels = []
-    for i, path in enumerate(level_files):
+    for i, path in enumerate(paths):
         mask = load_mask(path)
         row = {"level": i + 1, "density": mask.metadata["realised_density"], "layers": {}}
         total_sq = 0.0
@@ -332,7 +331,6 @@ def _log_density_axis(ax, densities: Sequence[float]) -> None:
     ax.xaxis.set_minor_locator(NullLocator())
     ax.xaxis.set_minor_formatter(NullFormatter())
     ax.invert_xaxis()
-
 
 
 def _write_figure(folder, name: str, fig, data: Mapping[str, Any],

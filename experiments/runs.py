@@ -14,10 +14,10 @@ import os
 from pathlib import Path
 from typing import Any, Iterable, Optional, Sequence
 
-from sketchjax.imp import IMPConfig, ticket_start
+from sketchjax.imp import IMPConfig
 from sketchjax.mask_store import MaskSpec
 from sketchjax.records import config_hash, read_json
-from sketchjax.training import TrainConfig, preset
+from sketchjax.training import TrainConfig, preset, ticket_start
 
 from experiments.presets import DENSE, TABLE_COLUMNS, Column, Scale, mask_config
 

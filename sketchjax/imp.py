@@ -19,8 +19,8 @@ as OpenLTH's VGG). `output_rate` prunes the classifier at its own rate (the lott
 LeNet: hidden layers 20%, output layer 10% per level). Each level's mask is written as soon as
 it is made (`<workdir>/level_XX.npz`); a level whose file exists is loaded instead of
 recomputed, so an interrupted search resumes at the next level. The levels do not depend on the
-target density (unless `exact_final`), so searches for 10%, 5% and 2% share one workdir: the
-deeper one continues where the shallower stopped. The rewind point is stored as
+target density, so searches for 10%, 5% and 2% share one workdir: the deeper one continues
+where the shallower stopped. The rewind point is stored as
 `<workdir>/rewind.npz` and named in every mask's metadata ("rewind"), so `train_from_mask` starts
 the final sparse network from theta_K at step K, as the lottery-ticket procedure does; a search
 on random data names none (`ticket_start`): its mask is transferred to real data and trained
@@ -54,7 +54,7 @@ from sketchjax.errors import SketchjaxError, check_choice, check_int
 from sketchjax.masks import Mask, load_mask, mask_metadata, save_mask
 from sketchjax.models.registry import abstract_model, init_model, model_spec
 from sketchjax.records import config_differences, config_hash, read_json, write_json
-from sketchjax.training import TrainConfig, plan_run, preset, train
+from sketchjax.training import TrainConfig, plan_run, preset, ticket_start, train
 from sketchjax.variables import load_variables, save_variables
 
 REWIND_FILE = "rewind.npz"
@@ -135,8 +135,8 @@ class IMPConfig:
 
 @dataclasses.dataclass
 class IMPResult:
-    """What `run_imp` returns: the final mask (also `<workdir>/level_XX.npz`) and one record
-    per level."""
+    """What `run_imp` returns: the final mask (also `<workdir>/level_XX.npz`, or
+    `level_XX_keptN.npz` for an exact last level) and one record per level."""
     mask: Mask
     levels: list[dict[str, Any]]
     workdir: Path
@@ -147,8 +147,9 @@ def level_counts(sizes: Sequence[int], rates: Sequence[float], target: float,
     """Kept counts of each group at levels 1, 2, ...
 
     OpenLTH prunes ceil(rate * remaining) of each group per level; the search stops at the first
-    level whose total is at or below `kept_count(sum(sizes), target)` (with `exact_final`, the
-    first group's count of that level is raised so that the total lands on it).
+    level whose total is at or below `kept_count(sum(sizes), target)` (with `exact_final`, that
+    level's counts are raised, first group first and never above what the group had alive, so
+    that the total lands on it).
 
     Args:
       sizes: weights of each group (e.g. (hidden, output)).
@@ -163,8 +164,11 @@ def level_counts(sizes: Sequence[int], rates: Sequence[float], target: float,
     kept = tuple(sizes)
     while sum(kept) > target_kept or not levels:
         nxt = [k - math.ceil(r * k) for k, r in zip(kept, rates)]
-        if exact_final and sum(nxt) < target_kept:
-            nxt[0] += target_kept - sum(nxt)
+        deficit = target_kept - sum(nxt) if exact_final else 0
+        for g in range(len(nxt)):
+            raise_by = min(max(deficit, 0), kept[g] - nxt[g])
+            nxt[g] += raise_by
+            deficit -= raise_by
         if tuple(nxt) == kept:      # nothing left to prune
             break
         kept = tuple(nxt)
@@ -178,16 +182,12 @@ def level_path(workdir: Path, level: int, exact_kept: Optional[int] = None) -> P
     return workdir / f"level_{level:02d}{suffix}.npz"
 
 
-def ticket_start(data: str) -> str:
-    """Where the final network of a search on `data` trains from.
-
-    "rewind": theta_K at step K, the lottery-ticket procedure (real data). "init": theta_0 at
-    step 0, for a mask found on random data and then trained on real data, as the paper's
-    authors transfer masks in their fork of OpenLTH (lottery/branch/cross_domain.py trains a
-    level's mask from the state at '0ep', step 0); theta_K of a random-data search was
-    trained on noise.
-    """
-    return "rewind" if data == "real" else "init"
+def _level_files(workdir: Path, counts: Sequence[tuple[int, ...]],
+                 plain: Sequence[tuple[int, ...]]) -> list[Path]:
+    """The files of a search's levels: the exact last level (where it differs from the plain
+    one) has its own name, every other level is shared with the search's other targets."""
+    return [level_path(workdir, level, sum(keeps) if keeps != plain_keeps else None)
+            for level, (keeps, plain_keeps) in enumerate(zip(counts, plain), start=1)]
 
 
 def _check_workdir(workdir: Path, record: Mapping[str, Any]) -> None:
@@ -270,6 +270,15 @@ def search_levels(model: str, dataset: str, config: IMPConfig,
                         config.density, config.exact_final)
 
 
+def level_files(workdir: str | os.PathLike, model: str, dataset: str, config: IMPConfig,
+                num_classes: Optional[int] = None) -> list[Path]:
+    """The mask files of every level a (resolved) config's search writes in `workdir`."""
+    return _level_files(Path(workdir), search_levels(model, dataset, config, num_classes),
+                        search_levels(model, dataset, dataclasses.replace(config,
+                                                                          exact_final=False),
+                                      num_classes))
+
+
 def search_name(model: str, dataset: str, config: IMPConfig) -> str:
     """Folder name of a (resolved) config's search: shared by every target density."""
     return "_".join([model, dataset, "imp", config.data, config.selection, f"seed{config.seed}",
@@ -286,8 +295,9 @@ def run_imp(model: str, dataset: str, config: IMPConfig, workdir: str | os.PathL
       model, dataset: registry names (the dataset must be on disk; with random data it is
         used only for evaluation and the epoch length).
       config: the search (`IMPConfig`); defaults resolved from the model registry.
-      workdir: folder for rewind.npz, level_XX.npz, imp_config.json, levels.json; shared by
-        searches that differ only in the target density (`search_name`).
+      workdir: folder for rewind.npz, level_XX.npz (and an exact last level's
+        level_XX_keptN.npz), imp_config.json, levels.json; shared by searches that differ only
+        in the target density (`search_name`).
       data_dir: tfds / offline data folder.
       num_classes: overrides the dataset's class count.
       progress: training progress bars.
@@ -323,15 +333,16 @@ def run_imp(model: str, dataset: str, config: IMPConfig, workdir: str | os.PathL
     plain = level_counts(sizes, rates, config.density, False)
     theta_k = _rewind_point(workdir, dataclasses.replace(dense_plan, start_step=0), bundle, K,
                             progress, log)
-    rewind = ({"file": str((workdir / REWIND_FILE).resolve()), "step": K}
-              if ticket_start(config.data) == "rewind" else None)
+    ticket = ticket_start(config.data)
+    rewind = {"file": str((workdir / REWIND_FILE).resolve()), "step": K} \
+        if ticket == "rewind" else None
 
     mask = {p: np.ones(np.shape(flat_init[p]), np.float32) for p in all_paths}
     levels: list[dict[str, Any]] = []
     key = jax.random.key(seed)
     final = None
-    for level, (keeps, plain_keeps) in enumerate(zip(counts, plain), start=1):
-        path = level_path(workdir, level, sum(keeps) if keeps != plain_keeps else None)
+    for level, (keeps, path) in enumerate(zip(counts, _level_files(workdir, counts, plain)),
+                                          start=1):
         if path.exists():
             final = _loaded_level(path, mask)
             mask = {p: np.asarray(final.arrays[p] != 0, np.float32) for p in all_paths}
@@ -367,7 +378,7 @@ def run_imp(model: str, dataset: str, config: IMPConfig, workdir: str | os.PathL
             input_shape=plan.input_shape, seed=seed, density=config.density,
             inputs={"data": config.data}, selection=config.selection, replacement=False,
             rounds=level, schedule="imp", s=None, imp=record, rewind=rewind,
-            ticket_start=ticket_start(config.data),
+            ticket_start=ticket,
             train=train_config.to_dict()))
         save_mask(path, final)
         levels.append(record)
@@ -375,7 +386,9 @@ def run_imp(model: str, dataset: str, config: IMPConfig, workdir: str | os.PathL
         log(f"IMP level {level}/{len(counts)}: trained (test acc {acc}), kept {kept_pruned:,} "
             f"of {total:,} ({kept_pruned / total:.4f}), {record['seconds']:.1f}s -> {path}")
     write_json(workdir / LEVELS_FILE, levels)
-    # The last level is this target's mask, whichever search wrote it.
+    # The last level is this target's mask, whichever search wrote it; where its ticket starts
+    # is this config's rule (a level file written by an older version may say otherwise).
     final_record = dict(levels[-1], final=True)
-    final = Mask(final.arrays, dict(final.metadata, density=config.density, imp=final_record))
+    final = Mask(final.arrays, dict(final.metadata, density=config.density, imp=final_record,
+                                    rewind=rewind, ticket_start=ticket))
     return IMPResult(final, levels, workdir)

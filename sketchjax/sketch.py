@@ -476,26 +476,33 @@ def layerwise_sketch_mask(key: jax.Array, weights: jax.Array, counts: jax.Array,
     return jnp.concatenate(parts)
 
 
-def signed_sampling_weights(scores: jax.Array, sizes: Sequence[int], rule: str) -> jax.Array:
+def signed_sampling_weights(scores: jax.Array, sizes: Sequence[int], rule: str,
+                            alive: jax.Array | None = None) -> jax.Array:
     """Sampling weights for scores that can be negative (GraSP, random), per layer.
 
     Args:
       scores: f32[n].
       sizes: static per-layer sizes.
       rule: "positive": max(score, 0), proportional to the score wherever it can be a
-        probability (weights with a negative score are drawn, uniformly, only when a layer
-        needs more than its positive ones); "shift": score - min(score in layer);
-        "rank": the score's rank inside its layer, 1 (lowest) .. n_l (ties by position).
+        probability (`layerwise_sample` draws a weight of negative score, uniformly, only when
+        a layer needs more than its positive ones); "shift": score - min(alive score in the
+        layer); "rank": the score's rank among the layer's alive weights, 1 (lowest) .. n_l
+        (ties by position).
+      alive: f32[n] current mask (None = all alive); dead entries do not set the shift's
+        origin or take a rank (the caller gives them weight 0).
     Returns:
-      f32[n] non-negative weights.
+      f32[n] weights, non-negative on the alive entries.
     """
+    live = jnp.ones(scores.shape, jnp.bool_) if alive is None else alive != 0
     if rule == "positive":
         return jnp.maximum(scores, 0.0)
     if rule == "shift":
-        return jnp.concatenate([scores[a:b] - jnp.min(scores[a:b]) for a, b in _segments(sizes)])
-    if rule == "rank":
-        return jnp.concatenate([jnp.argsort(jnp.argsort(scores[a:b])).astype(jnp.float32) + 1
+        return jnp.concatenate([scores[a:b] - jnp.min(jnp.where(live[a:b], scores[a:b], jnp.inf))
                                 for a, b in _segments(sizes)])
+    if rule == "rank":
+        return jnp.concatenate([
+            (jnp.argsort(jnp.argsort(jnp.where(live[a:b], scores[a:b], -jnp.inf)))
+             + 1 - jnp.sum(~live[a:b])).astype(jnp.float32) for a, b in _segments(sizes)])
     raise ValueError(f"unknown signed-score weighting {rule!r}; valid: "
                      f"{', '.join(SIGNED_WEIGHTINGS)}")
 
@@ -533,7 +540,7 @@ def select_flat(scores: jax.Array, alive: jax.Array, kept: jax.Array, key: jax.A
     if selection == "threshold":
         return threshold_mask(ranked, kept, alive)
     weights = (scores if signed_weighting is None
-               else signed_sampling_weights(scores, sizes, signed_weighting))
+               else signed_sampling_weights(scores, sizes, signed_weighting, alive))
     weights = jnp.where(alive, jnp.maximum(weights, 0.0), 0.0)
     if selection == "sketch":
         if num_draws is None or num_draws < 1:

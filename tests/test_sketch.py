@@ -340,3 +340,12 @@ def test_rank_weighting_draws_in_proportion_to_the_rank_monte_carlo():
     p = np.array([2, 4, 1, 3]) / 10
     assert np.all(masks.sum(1) == 1)
     np.testing.assert_allclose(masks.mean(0), p, atol=4 * np.sqrt(p * (1 - p) / 8000).max())
+
+
+def test_dead_weights_neither_set_the_shift_origin_nor_take_a_rank():
+    scores = jnp.array([-9.0, -1.0, 2.0, 5.0])
+    alive = jnp.array([0.0, 1.0, 1.0, 1.0])            # the -9 was pruned in an earlier round
+    shift = np.asarray(sketch.signed_sampling_weights(scores, (4,), "shift", alive))
+    rank = np.asarray(sketch.signed_sampling_weights(scores, (4,), "rank", alive))
+    np.testing.assert_allclose(shift[1:], [0.0, 3.0, 6.0])
+    np.testing.assert_allclose(rank[1:], [1.0, 2.0, 3.0])

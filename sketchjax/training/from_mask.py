@@ -3,7 +3,8 @@
 The mask's metadata supplies the model, dataset, class count and seed (the seed of the weights
 it was computed for); the model registry supplies the default recipe (`ModelSpec.preset`); an
 IMP mask names its rewind point theta_K, and the run starts from it at step K, as the lottery-
-ticket procedure does. Any of these can be overridden (`TrainOverrides`). A run folder is named
+ticket procedure does; an IMP mask found on random data starts from theta_0 at step 0
+(`ticket_start`). Any of these can be overridden (`TrainOverrides`). A run folder is named
 runs/<mask file stem>_<hash of the run's settings>.
 """
 from __future__ import annotations
@@ -65,14 +66,34 @@ def recipe(model: str, preset_name: Optional[str] = None,
     return preset(name, **dict(changes)).validate(), name
 
 
+def ticket_start(data: str) -> str:
+    """Where the final network of an IMP search on `data` trains from.
+
+    "rewind": theta_K at step K, the lottery-ticket procedure (real data). "init": theta_0 at
+    step 0, for a mask found on random data and then trained on real data, as the paper's
+    authors transfer masks in their fork of OpenLTH (lottery/branch/cross_domain.py trains a
+    level's mask from the state at '0ep', step 0); theta_K of a random-data search was
+    trained on noise.
+    """
+    return "rewind" if data == "real" else "init"
+
+
+def _ticket_rewind(metadata: Mapping[str, Any]) -> Optional[Mapping[str, Any]]:
+    """The rewind point a mask's ticket starts from, or None (not IMP, or found on random
+    data: `ticket_start`, whatever an older file's metadata names)."""
+    rewind = metadata.get("rewind")
+    data = (metadata.get("inputs") or {}).get("data", "real")
+    return rewind if rewind and ticket_start(data) == "rewind" else None
+
+
 def rewind_start(masks: Sequence[Mask]) -> tuple[int, tuple[dict[str, Any], ...]]:
     """Where IMP tickets start training: (K, each mask's theta_K), from their metadata's
-    "rewind"; (0, ()) when no mask names a rewind point.
+    "rewind" (`_ticket_rewind`); (0, ()) when no mask starts from a rewind point.
 
     Raises:
       SketchjaxError: masks trained together that do not share one rewind step.
     """
-    rewinds = [m.metadata.get("rewind") for m in masks]
+    rewinds = [_ticket_rewind(m.metadata) for m in masks]
     if not any(rewinds):
         return 0, ()
     steps = {int(r["step"]) if r else None for r in rewinds}
@@ -105,7 +126,8 @@ def plan_from_mask(mask_path: Optional[str | os.PathLike],
     num_classes = o.num_classes if o.num_classes is not None else meta.get("num_classes")
     seeds = tuple(o.seeds) if o.seeds is not None else (int(meta.get("seed", 0)),)
     config, preset_name = recipe(model, o.preset, o.recipe)
-    rewind = dict(meta["rewind"]) if mask is not None and meta.get("rewind") and o.rewind else None
+    ticket_rewind = _ticket_rewind(meta) if mask is not None else None
+    rewind = dict(ticket_rewind) if ticket_rewind and o.rewind else None
     start_step, init_variables = rewind_start([mask]) if rewind else (0, ())
     record = {"mask_file": str(Path(mask_path).resolve()) if mask is not None else None,
               "preset": preset_name, "rewind": rewind}

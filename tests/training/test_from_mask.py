@@ -67,3 +67,17 @@ def test_dense_runs_and_clear_errors(tmp_path):
     assert plan.paths.root.name.startswith("lenet_300_100_digits_dense_")
     with pytest.raises(SketchjaxError, match="does not exist"):
         plan_from_mask(tmp_path / "none.npz")
+
+
+def test_a_ticket_found_on_random_data_starts_from_theta0_whatever_its_file_names(tmp_path):
+    from sketchjax.training import rewind_start, ticket_start
+    save_variables(tmp_path / "rewind.npz", {"params": {"w": np.ones(3, np.float32)}})
+    rewind = {"file": str(tmp_path / "rewind.npz"), "step": 5}
+    real = Mask({}, {"rewind": rewind, "inputs": {"data": "real"}})
+    # An IMP mask written before random-data tickets started from theta_0 still names theta_K.
+    noise = Mask({}, {"rewind": rewind, "inputs": {"data": "normal_fixed"}})
+    step, variables = rewind_start([real])
+    assert step == 5 and np.array_equal(variables[0]["params"]["w"], np.ones(3))
+    assert rewind_start([noise]) == (0, ())
+    assert [ticket_start(d) for d in ("real", "normal", "normal_fixed")] == [
+        "rewind", "init", "init"]

@@ -244,3 +244,20 @@ def test_searches_for_several_densities_share_their_levels(tmp_path, monkeypatch
     level2 = load_mask(next(p for p in tmp_path.iterdir() if p.is_dir()) / "level_02.npz")
     for p, a in first.mask.arrays.items():
         np.testing.assert_array_equal(level2.arrays[p], a)
+
+
+def test_exact_final_never_keeps_more_of_a_group_than_it_had():
+    rng = np.random.default_rng(0)
+    for _ in range(500):
+        sizes = [int(rng.integers(50, 5000)), int(rng.integers(10, 500))]
+        target = float(rng.uniform(0.01, 0.9))
+        levels = imp.level_counts(sizes, [0.2, 0.1], target, exact_final=True)
+        previous = tuple(sizes)
+        for counts in levels:
+            assert all(c <= p for c, p in zip(counts, previous))
+            previous = counts
+        assert sum(levels[-1]) == kept_count(sum(sizes), target)
+    # The case the first group alone could not absorb: (705, 144) at its old rule kept 236 of
+    # the 230 weights group 0 still had.
+    for counts in imp.level_counts([705, 144], [0.2, 0.1], 0.37, True):
+        assert counts[0] <= 705
