@@ -106,6 +106,10 @@ def _fmt_diff(d: Diff, level: float) -> str:
     return f"{d.mean:+.2f} [{lo:+.2f}, {hi:+.2f}] ({how})"
 
 
+def _cells_text(k: int) -> str:
+    return f"{k} cell" + ("" if k == 1 else "s")
+
+
 def _level_text(level: float) -> str:
     return f"{100 * level:.4g}%"
 
@@ -169,7 +173,7 @@ def _pooled_test(columns: Columns, paper: Columns, table: str, a: str, b: str, l
     up, down = _direction_split(list(per_density.values()), level, NULLS[rule])
     if up and down:
         verdict = DEPENDS
-    text = (f"{a} - {b} = {_fmt_diff(pooled, level)} over {len(grid)} cells"
+    text = (f"{a} - {b} = {_fmt_diff(pooled, level)} over {_cells_text(len(grid))}"
             + (f"; paper {_fmt_diff(paper_effect, level)}" if paper_effect else ""))
     paper_cells = {k: stats.difference(x, y) for k, x, y in _cells(paper, table, a, b)}
     details = [f"{a} - {b}, " + _cell_line(k, stats.difference(x, y), level, paper_cells.get(k))
@@ -234,12 +238,12 @@ def _most_cells(columns: Columns, paper: Columns, table: str, a: str, b: str,
         paper_text = (f"; paper: better in {sum(d.mean > 0 for d in pd)} of {len(pd)} cells, "
                       f"{sum(s and d.mean > 0 for s, d in zip(paper_sig, pd))} significantly")
     paper_cells = {kk: stats.difference(x, y) for kk, x, y in _cells(paper, table, a, b)}
-    text = (f"{a} > {b} in {positive} of {k} cells ({better} significantly, {worse} "
+    text = (f"{a} > {b} in {positive} of {_cells_text(k)} ({better} significantly, {worse} "
             f"significantly worse; sign test p = {p_up:.3g}){paper_text}")
     marks = {kk: s for (kk, _, _), s in zip(grid, significant)}
     return Part(verdict, text, [f"{a} - {b}, " + _cell_line(kk, stats.difference(x, y), level,
                                                            paper_cells.get(kk))
-                                + (" (significant, Holm)" if marks.get(kk) else "")
+                                + (HOLM_MARK if marks.get(kk) else "")
                                 for kk, x, y in pairs])
 
 
@@ -268,8 +272,13 @@ def _share(columns: Columns, paper: Columns, method: str, sup: str, rand: str, b
     if pk:
         pratio = stats.share(pr, ps, pz, level)
         paper_text = f"; paper {pratio.value:.2f} [{pratio.lo:.2f}, {pratio.hi:.2f}]"
-    text = (f"{method} with random data keeps {ratio.value:.2f} [{ratio.lo:.2f}, {ratio.hi:.2f}] "
-            f"of the supervised advantage over {base} ({len(keys)} cells){paper_text}")
+    if ratio.denominator > 0:
+        text = (f"{method} with random data keeps {ratio.value:.2f} [{ratio.lo:.2f}, "
+                f"{ratio.hi:.2f}] of the supervised advantage over {base} "
+                f"({_cells_text(len(keys))}){paper_text}")
+    else:
+        text = (f"{sup} is not above {base} here ({ratio.denominator:+.2f} points over "
+                f"{_cells_text(len(keys))}): no advantage to keep a share of{paper_text}")
     details = []
     t = columns["table2"]
     for k in sorted(t.get(rand, {}), key=lambda k: (k[0], k[1], -k[2])):
@@ -291,9 +300,18 @@ def _combine(parts: Sequence[Part]) -> str:
     return HOLDS
 
 
+HOLM_MARK = " (significant, Holm)"
+
+
 def _claim(number: int, claim: str, quote: str, parts: Sequence[Part]) -> Verdict:
+    """The claim's verdict from its parts; a cell listed by two parts (a pooled test and a count
+    of the same comparison) is listed once, with the count's mark."""
+    details: dict[str, str] = {}
+    for line in (line for p in parts for line in p.details):
+        key = line.replace(HOLM_MARK, "")
+        details[key] = line if line.endswith(HOLM_MARK) else details.get(key, line)
     return Verdict(number, claim, quote, _combine(parts), "; ".join(p.text for p in parts),
-                   [line for p in parts for line in p.details])
+                   list(details.values()))
 
 
 def _level(m: int) -> float:

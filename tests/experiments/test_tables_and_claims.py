@@ -181,3 +181,14 @@ def test_small_effects_of_both_signs_inside_the_margin_are_comparable_not_densit
                                "GraSP + normal data + rand. mask", "GraSP + normal data",
                                0.95, claims.better_rule)
     assert part.verdict == claims.DEPENDS
+
+
+def test_a_cell_two_parts_list_is_listed_once_with_the_counts_mark():
+    values = {}
+    for d in (0.1, 0.05, 0.02):
+        values[(d, "IMP + rand. data")] = [60, 61, 62, 63, 64]
+        values[(d, "IMP + rand. data + rand. mask")] = [50, 51.2, 51.9, 53, 54]
+    v = claims.table_claims(columns("table2", values), NO_PAPER)[4]
+    imp = [line for line in v.details if line.startswith("IMP + rand. data + rand. mask")]
+    assert len(imp) == 3 and all(line.endswith(claims.HOLM_MARK) for line in imp)
+    assert v.verdict == claims.FAILS
