@@ -1,6 +1,7 @@
-"""Datasets that need no network and no manual download: mnist1d and scikit-learn's digits.
+"""Datasets served from numpy arrays in memory: mnist1d and scikit-learn's digits (no network,
+no download), and Fashion-MNIST read from its original IDX files where they are on disk.
 
-Both are small enough to live in memory as numpy arrays; no TensorFlow is imported here.
+All are small enough to live in memory; no TensorFlow is imported here.
 Batches come from the common API in `sketchjax.data.pipelines` (train_batches, eval_batches,
 prune_batch, num_examples), which dispatches on the dataset name.
 
@@ -13,15 +14,24 @@ prune_batch, num_examples), which dispatches on the dataset name.
 - digits: `sklearn.datasets.load_digits` (bundled with scikit-learn), scaled by 1/16 to [0, 1],
   shape (N, 8, 8, 1); a fixed permutation (numpy seed 0) puts the first 1437 (80%) in train and
   the other 360 in test.
-Neither gets training augmentation (ours: 1-pixel shifts on 8x8 digits are large, and mnist1d
-examples are already randomly shifted and sheared by construction).
+- fashion_mnist: the four gzipped IDX files of the original release (train 60,000, test
+  10,000, 28x28 uint8, scaled by 1/255), looked for in this order: `<data_dir>/fashion-mnist/`
+  and `<data_dir>/` when a data dir is given, then Debian's package `dataset-fashion-mnist`
+  (`/usr/share/datasets/fashion-mnist/`). Where none holds them, the tfds folder is used
+  (`sketchjax.data.pipelines`), with the same normalisation and splits.
+None gets training augmentation (ours: 1-pixel shifts on 8x8 digits are large, mnist1d
+examples are already randomly shifted and sheared by construction, and the reference code
+does not augment Fashion-MNIST).
 """
 from __future__ import annotations
 
+import functools
+import gzip
 import os
 import random
 import zipfile
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 
@@ -35,6 +45,11 @@ MNIST1D_SAMPLES = {"mnist1d": 5000, "mnist1d_large": 20000}
 DIGITS_SPLIT_SEED = 0
 DIGITS_TRAIN_FRACTION = 0.8
 _KEYS = ("x_train", "y_train", "x_test", "y_test")
+# Datasets read from the original IDX files: name -> (folder name under a data dir, Debian's).
+IDX_FOLDERS = {"fashion_mnist": ("fashion-mnist", Path("/usr/share/datasets/fashion-mnist"))}
+IDX_FILES = {"x_train": "train-images-idx3-ubyte.gz", "y_train": "train-labels-idx1-ubyte.gz",
+             "x_test": "t10k-images-idx3-ubyte.gz", "y_test": "t10k-labels-idx1-ubyte.gz"}
+_IDX_DTYPES = {0x08: np.uint8}
 
 
 def default_data_dir() -> Path:
@@ -113,23 +128,77 @@ def digits_arrays() -> dict[str, np.ndarray]:
             "x_test": images[test], "y_test": labels[test]}
 
 
+def idx_folder(name: str, data_dir: str | os.PathLike | None = None) -> Optional[Path]:
+    """The first folder holding all four IDX files of `name`, in the documented order
+    (`<data_dir>/<folder>/`, `<data_dir>/`, Debian's package folder), or None."""
+    if name not in IDX_FOLDERS:
+        return None
+    folder, debian = IDX_FOLDERS[name]
+    candidates = ([Path(data_dir).expanduser() / folder, Path(data_dir).expanduser()]
+                  if data_dir is not None else []) + [debian]
+    return next((c for c in candidates if all((c / f).is_file() for f in IDX_FILES.values())),
+                None)
+
+
+def in_memory(name: str, data_dir: str | os.PathLike | None = None) -> bool:
+    """Whether `name` is served from arrays here (offline sets; IDX files on disk)."""
+    return name in OFFLINE_DATASETS or idx_folder(name, data_dir) is not None
+
+
+def read_idx(path: str | os.PathLike) -> np.ndarray:
+    """One gzipped IDX file (magic 0, 0, dtype code, ndim; big-endian sizes) as an array.
+
+    Raises:
+      SketchjaxError: a truncated or foreign file.
+    """
+    with gzip.open(path, "rb") as f:
+        data = f.read()
+    if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] not in _IDX_DTYPES:
+        raise SketchjaxError(f"{path} is not an IDX file of unsigned bytes")
+    ndim = data[3]
+    shape = tuple(int.from_bytes(data[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim))
+    body = np.frombuffer(data, _IDX_DTYPES[data[2]], offset=4 + 4 * ndim)
+    if body.size != int(np.prod(shape)):
+        raise SketchjaxError(f"{path} holds {body.size} values, its header says {shape}")
+    return body.reshape(shape)
+
+
+@functools.lru_cache(maxsize=2)
+def _idx_arrays(folder: Path) -> dict[str, np.ndarray]:
+    arrays = {key: read_idx(folder / file) for key, file in IDX_FILES.items()}
+    for split in ("train", "test"):
+        x, y = arrays[f"x_{split}"], arrays[f"y_{split}"]
+        if x.ndim != 3 or len(x) != len(y):
+            raise SketchjaxError(f"{folder}: {split} images {x.shape} and labels {y.shape} "
+                                 "do not match")
+        arrays[f"x_{split}"] = (x.astype(np.float32) / 255.0)[..., None]
+        arrays[f"y_{split}"] = y.astype(np.int32)
+    return arrays
+
+
 def load_offline(name: str, split: str,
                  data_dir: str | os.PathLike | None = None) -> tuple[np.ndarray, np.ndarray]:
     """One split of an offline dataset, normalised with the metadata mean/std.
 
     Args:
-      name: "mnist1d", "mnist1d_large" or "digits".
+      name: "mnist1d", "mnist1d_large", "digits", or an IDX dataset on disk (`idx_folder`).
       split: "train" or "test".
-      data_dir: cache root for mnist1d (digits needs none).
+      data_dir: cache root for mnist1d, first place to look for IDX files (digits needs none).
     Returns:
       images: (N, *input_shape) float32, normalised; labels: (N,) int32.
     """
-    if name not in OFFLINE_DATASETS:
+    folder = idx_folder(name, data_dir)
+    if name not in OFFLINE_DATASETS and folder is None:
         raise SketchjaxError(
             f"{name!r} is not an offline dataset; offline datasets: {', '.join(OFFLINE_DATASETS)}")
     if split not in ("train", "test"):
         raise SketchjaxError(f"unknown split {split!r} for {name}; valid splits: train, test")
-    arrays = mnist1d_arrays(data_dir, name) if name in MNIST1D_SAMPLES else digits_arrays()
+    if folder is not None:
+        arrays = _idx_arrays(folder)
+    elif name in MNIST1D_SAMPLES:
+        arrays = mnist1d_arrays(data_dir, name)
+    else:
+        arrays = digits_arrays()
     info = dataset_info(name)
     mean = np.asarray(info.mean, np.float32)
     std = np.asarray(info.std, np.float32)

@@ -1,8 +1,8 @@
 """Batches for training, evaluation and pruning, one API for every dataset in `DATASETS`.
 
 tensorflow-datasets sets (cifar10, cifar100, fashion_mnist, mnist, tiny_imagenet) and the
-offline sets (mnist1d, digits; see `offline.py`) are served by the same functions, chosen by
-name. Every batch is a dict of numpy arrays {"image": float32 (B, *input_shape) normalised
+sets held in memory (mnist1d, digits, and fashion_mnist where its IDX files are on disk; see
+`offline.py`) are served by the same functions, chosen by name. Every batch is a dict of numpy arrays {"image": float32 (B, *input_shape) normalised
 with the dataset's mean/std, "label": int32 (B,)}.
 
 Randomness, all derived from the caller's integer seed (no global state):
@@ -129,6 +129,11 @@ def _missing_message(name: str, root: Path, reason: str) -> str:
     if name == "tiny_imagenet":
         where = (f"download {TINY_IMAGENET_ZIP} (http://cs231n.stanford.edu/{TINY_IMAGENET_ZIP})"
                  f" and put it, unextracted, in {root / 'downloads' / 'manual'}/")
+    elif name in offline.IDX_FOLDERS:
+        folder, debian = offline.IDX_FOLDERS[name]
+        where = (f"`apt-get install dataset-fashion-mnist` (Debian, Ubuntu) puts its IDX files in "
+                 f"{debian}/, or put the four IDX .gz files in DIR/{folder}/ and pass that DIR "
+                 f"as the data dir")
     else:
         where = (f"put the prepared tfds folder in {root / name}/ (on a machine with network: "
                  f"`tfds build {name} --data_dir DIR`, then copy DIR/{name}/), pass the "
@@ -276,7 +281,7 @@ def num_examples(name: str, split: str = "train", data_dir=None) -> int:
     """
     _check_name(name)
     stored = _split_name(name, split)
-    if name in names.OFFLINE_DATASETS:
+    if offline.in_memory(name, data_dir):
         return len(offline.load_offline(name, stored, data_dir)[1])
     return _split_size(_builder(name, data_dir), stored)
 
@@ -313,7 +318,7 @@ def train_batches(name: str, batch_size: int, seed: int, data_dir=None, augment:
     if num_epochs is not None:
         num_epochs = check_int(num_epochs, "num_epochs", 0)
     arrays = tensors = None  # the train split: numpy (offline sets) or TF tensors (tfds sets)
-    if name in names.OFFLINE_DATASETS:
+    if offline.in_memory(name, data_dir):
         arrays = offline.load_offline(name, "train", data_dir)
         n = len(arrays[1])
     else:
@@ -373,7 +378,7 @@ def eval_batches(name: str, batch_size: int, data_dir=None, *,
     _check_name(name)
     batch_size = check_int(batch_size, "batch_size", 1)
     split = _split_name(name, "test")
-    if name in names.OFFLINE_DATASETS:
+    if offline.in_memory(name, data_dir):
         images, labels = offline.load_offline(name, split, data_dir)
         return ({"image": images[lo:lo + batch_size], "label": labels[lo:lo + batch_size]}
                 for lo in range(0, len(labels), batch_size))
@@ -406,7 +411,7 @@ def prune_batch(name: str, batch_size: int, seed: int, data_dir=None, *,
     _check_name(name)
     batch_size = check_int(batch_size, "batch_size", 1)
     seed = check_int(seed, "seed", 0)
-    if name in names.OFFLINE_DATASETS:
+    if offline.in_memory(name, data_dir):
         images, labels = offline.load_offline(name, "train", data_dir)
         n = len(labels)
     else:
@@ -416,7 +421,7 @@ def prune_batch(name: str, batch_size: int, seed: int, data_dir=None, *,
         raise SketchjaxError(f"batch_size {batch_size} exceeds the {n} training examples of {name}")
     order, aug_key = epoch_order(seed, _PRUNE_STREAM, 0, n)
     chosen = order[:batch_size]
-    if name in names.OFFLINE_DATASETS:
+    if offline.in_memory(name, data_dir):
         return images[chosen], labels[chosen]
     tf = import_tensorflow()
     sorted_ids = np.sort(chosen)
