@@ -181,6 +181,7 @@ SCALE_PRESETS: dict[str, Scale] = {
         fig_settings={"fig1a": ("vgg19_bn", "cifar10", 0.1), "fig1b": ("vgg19_bn", "cifar10", 0.1),
                       "fig2": ("lenet_300_100", "fashion_mnist", 0.012)},
         fig2_imp={**_FIG2_PROTOCOL, "epochs": 40, "train": ("lenet", {"eval_every": 0})},
+        fig2_curve_masks=10_000,
     ),
     "cpu": Scale(
         name="cpu",

@@ -3,8 +3,10 @@
 Each group of runs (one cell, every seed) is done in one go: the seeds' masks (shared files
 under DIR/masks/, computed once), then one training program for all seeds (stacked masks and
 initial weights), then one record per run. Runs whose record exists are skipped, so a killed
-sweep, rerun, does only what is missing. `--shard i/n` gives a process a disjoint share of the
-groups (an IMP search's densities stay in one share).
+sweep, rerun, does only what is missing. Runners sharing an output folder claim each group
+before they start it (`run_claims`), so they split the work without doing a run twice;
+`--shard i/n` gives a process a fixed, disjoint share of the groups instead (an IMP search's
+densities stay in one share).
 """
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ from sketchjax.records import config_hash, write_json
 from sketchjax.training import RunPlan, plan_run, rewind_start, train
 from sketchjax.version import versions
 
+from experiments import run_claims
 from experiments.runs import RunSpec, groups, read_record, record_path, shard_key
 
 
@@ -123,10 +126,15 @@ def run_group(group: Sequence[RunSpec], out, *, data_dir=None,
 
 def run_sweep(runs: Sequence[RunSpec], out, *, data_dir=None, shard: Shard = Shard(),
               progress: bool = True, log: Callable[[str], None] = print,
-              run_fn: Callable = run_group) -> int:
-    """Do every missing run of this shard, one group at a time; returns the runs done.
+              run_fn: Callable = run_group, stale_after: float = run_claims.STALE_AFTER_S,
+              poll_s: float = 5.0) -> int:
+    """Do every missing run of this shard, one claimed group at a time; returns the runs done.
 
-    One progress bar over the runs (done / to do, ETA); one line per finished run.
+    Several runners may share `out`: each claims a group before it starts it
+    (`run_claims.claim`) and skips groups another live runner holds; when its own are done it
+    waits for those (polling every `poll_s` seconds) and takes over any whose runner died, so
+    it returns only when every run of its shard has a record. One progress bar over the runs
+    (done / to do, ETA); one line per run finished here.
     """
     from tqdm.auto import tqdm
 
@@ -139,12 +147,27 @@ def run_sweep(runs: Sequence[RunSpec], out, *, data_dir=None, shard: Shard = Sha
                dynamic_ncols=True)
     done = 0
     try:
-        for group in todo:
-            for record, run in zip(run_fn(group, out, data_dir=data_dir), group):
-                done += 1
-                bar.update(1)
-                bar.write(f"{run.label()}: test accuracy {record['test_accuracy']:.4f} "
-                          f"(density {record['realised_density']:.4f})")
+        while todo:
+            held_elsewhere = []
+            for group in todo:
+                with run_claims.claim(out, shard_key(group), stale_after) as held:
+                    missing = [r for r in group if read_record(r, out) is None]
+                    if held is None and missing:
+                        held_elsewhere.append(missing)
+                        continue
+                    bar.update(len(group) - len(missing))     # finished by another runner
+                    if not missing:
+                        continue
+                    for record, run in zip(run_fn(missing, out, data_dir=data_dir), missing):
+                        done += 1
+                        bar.update(1)
+                        bar.write(f"{run.label()}: test accuracy "
+                                  f"{record['test_accuracy']:.4f} (density "
+                                  f"{record['realised_density']:.4f})")
+            todo = held_elsewhere
+            if todo:
+                bar.write(f"waiting for {len(todo)} group(s) other runners hold")
+                time.sleep(poll_s)
     finally:
         bar.close()
     return done

@@ -108,3 +108,20 @@ def test_bad_input_is_one_message_and_nothing_written(tmp_path, capsys, argv, me
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
     assert sorted(os.listdir(tmp_path)) == ["BLOCKER", "EMPTY"]
+
+
+def test_two_runners_on_one_folder_split_the_runs_and_make_the_same_table(smoke, tmp_path):
+    import subprocess
+    import sys
+    command = [sys.executable, "-m", "experiments.run", "table1", "--scale", "smoke", "--out",
+               str(tmp_path), "--quiet"]
+    runners = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                text=True) for _ in range(2)]
+    outputs = [r.communicate(timeout=600)[0] for r in runners]
+    assert [r.returncode for r in runners] == [0, 0], outputs
+    done = [line.split(":")[0] for out in outputs for line in out.splitlines()
+            if ": test accuracy" in line]
+    assert len(done) == len(set(done)) == 9            # every run once, by one of the two
+    assert (tmp_path / "smoke" / "table1.md").read_text() == \
+        (smoke / "smoke" / "table1.md").read_text()
+    assert not list((tmp_path / "claims").iterdir())   # every claim released
