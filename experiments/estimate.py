@@ -19,7 +19,7 @@ import jax.numpy as jnp
 from jax.sharding import NamedSharding, PartitionSpec
 
 from sketchjax.data.metadata import dataset_info
-from sketchjax.imp import search_levels, search_name
+from sketchjax.imp import level_files, search_name
 from sketchjax.records import read_json, write_json
 
 from experiments.runs import RunSpec
@@ -105,10 +105,15 @@ def estimate(pending: Sequence[Sequence[RunSpec]], finished: Sequence[dict[str, 
         steps = run.recipe.epochs * spe
         imp_steps = 0
         for r in group if run.method == "imp" else ():
+            # Levels shared with the search's other targets are trained once; an exact last
+            # level (its own file) is trained for its target alone.
             search = search_name(r.model, r.dataset, r.mask.config)
-            levels = len(search_levels(r.model, r.dataset, r.mask.config, r.mask.num_classes))
-            imp_steps += max(0, levels - levels_counted.get(search, 0)) * r.mask.config.epochs * spe
-            levels_counted[search] = max(levels, levels_counted.get(search, 0))
+            files = level_files(Path(search), r.model, r.dataset, r.mask.config,
+                                r.mask.num_classes)
+            shared = sum("_kept" not in f.name for f in files)
+            new_levels = max(0, shared - levels_counted.get(search, 0)) + len(files) - shared
+            imp_steps += new_levels * r.mask.config.epochs * spe
+            levels_counted[search] = max(shared, levels_counted.get(search, 0))
         steps_total += steps + imp_steps
         kind = _kind(run)
         if per_run.get(kind):
