@@ -7,7 +7,7 @@
 - Fig. 2: the norm of the IMP ticket (its mask applied to the initial weights) against random
   masks of the same per-layer density, (a) across the IMP levels, (b) at the last level
   against 10,000 masks made by shuffling the ticket's mask inside each layer: one jitted,
-  vmapped computation.
+  batched computation per layer (`experiments.shuffles`).
 
 Masks come from `make_mask` with the tables' configs, so the figure and the tables share them.
 """
@@ -33,9 +33,9 @@ from sketchjax.training import preset
 
 from experiments.presets import TABLE_COLUMNS, Scale, mask_config
 from experiments.report import DATASET_TITLES, MODEL_TITLES
+from experiments.shuffles import random_mask_norms
 
 SUBSET = 1000        # Fig. 1b: weights shown per histogram
-_BATCH = 250         # Fig. 2: random masks per vmapped batch (memory)
 
 
 def _title(model: str, dataset: str) -> str:
@@ -193,38 +193,6 @@ def fig1b(scale: Scale, out, folder, *, seeds: int, data_dir=None) -> dict[str, 
 
 # ----------------------------------------------------------------------------- Fig. 2
 
-def shuffled_mask(key: jax.Array, mask: jax.Array) -> jax.Array:
-    """The mask's ones moved to uniformly random positions: (m,) 0/1 -> (m,) 0/1, same count.
-
-    The positions of the k smallest of m random 32-bit keys (a tie at the k-th key, rare,
-    broken by position): a uniform random k-subset, i.e. a shuffle of the mask, at the cost of
-    one sort of the keys (measured: 5x cheaper than `jax.random.permutation` or a two-key
-    sort on XLA:CPU).
-    """
-    bits = jax.random.bits(key, mask.shape, jnp.uint32)
-    k = jnp.sum(mask != 0)
-    last = jnp.sort(bits)[jnp.maximum(k - 1, 0)]
-    below, tie = bits < last, bits == last
-    chosen = below | (tie & (jnp.cumsum(tie) <= k - jnp.sum(below)))
-    return jnp.where(k > 0, chosen, False).astype(jnp.float32)
-
-
-@jax.jit
-def random_mask_norms(keys: jax.Array, mask: jax.Array, theta: jax.Array) -> jax.Array:
-    """||theta * shuffled_mask(key, mask)|| for every key, in one jitted computation
-    (vmapped batches of 250 masks).
-
-    Args:
-      keys: (n,) PRNG keys.
-      mask: (m,) 0/1 mask of one layer; theta: (m,) its initial weights.
-    Returns:
-      (n,) norms.
-    """
-    def one(key):
-        return jnp.sqrt(jnp.sum(jnp.square(theta) * shuffled_mask(key, mask)))
-    return jax.lax.map(one, keys, batch_size=_BATCH)
-
-
 def fig2_config(scale: Scale) -> IMPConfig:
     """The Fig. 2 IMP protocol at this scale (the lottery-ticket LeNet setup)."""
     options = dict(scale.fig2_imp)
@@ -258,8 +226,7 @@ def fig2(scale: Scale, out, folder, *, data_dir=None) -> dict[str, Any]:
             # Each layer its own keys: the masks of one draw are independent across layers
             # (split keys reused across layers of other sizes give prefix-related bits).
             layer_key = jax.random.fold_in(jax.random.fold_in(key, i), j)
-            norms = np.asarray(random_mask_norms(
-                jax.random.split(layer_key, scale.fig2_curve_masks), mm, w))
+            norms = random_mask_norms(jax.random.split(layer_key, scale.fig2_curve_masks), mm, w)
             row["layers"][layer] = {"ticket": ticket, "random_mean": float(norms.mean()),
                                     "random_std": float(norms.std()),
                                     "random_max": float(norms.max()),
@@ -276,8 +243,8 @@ def fig2(scale: Scale, out, folder, *, data_dir=None) -> dict[str, Any]:
     for j, (layer, m) in enumerate(sorted(mask.arrays.items())):   # the last level's mask
         w = jnp.asarray(theta[layer]).ravel()
         mm = jnp.asarray(m != 0, jnp.float32).ravel()
-        norms = np.asarray(random_mask_norms(jax.random.split(
-            jax.random.fold_in(final_key, j), scale.fig2_random_masks), mm, w))
+        norms = random_mask_norms(jax.random.split(
+            jax.random.fold_in(final_key, j), scale.fig2_random_masks), mm, w)
         per_layer[layer] = {"ticket": float(jnp.sqrt(jnp.sum(jnp.square(w) * mm))),
                             "random": norms, "density": float(mm.mean())}
     fig, axes = plt.subplots(1, 1 + len(per_layer), figsize=(5 + 4 * len(per_layer), 4))
