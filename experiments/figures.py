@@ -257,7 +257,7 @@ def fig2(scale: Scale, out, folder, *, data_dir=None) -> dict[str, Any]:
     ax.set_xlabel("density of the pruned layers (%)")
     ax.set_ylabel("||m ⊙ θ₀||, all layers")
     ax.set_title("(a) every IMP level")
-    ax.legend(fontsize=8, loc="lower left")   # the curves fall to the right (density falls)
+    ax.legend(fontsize=8, loc="upper right")  # both curves fall to the right (density falls)
     for ax, (layer, v) in zip(axes[1:], per_layer.items()):
         ax.hist(v["random"], 60, color="0.6", label=f"{scale.fig2_random_masks:,} shuffled masks")
         ax.axvline(v["ticket"], color="C3", lw=2, label="IMP ticket")
