@@ -116,9 +116,15 @@ def test_share_from_printed_summaries_covaries_through_the_shared_base():
     r = stats.share([rand], [sup], [base], 0.95)
     assert math.isclose(r.value, 0.6) and math.isclose(r.denominator, 10.0)
     assert r.lo < 0.6 < r.hi
-    # Without the covariance (an independent base on each side) the interval is wider.
+    # Numerator 56 - 50 and denominator 60 - 50 share the base's variance (se^2 = 1/3) as their
+    # covariance; df is Satterthwaite's for a - 0.6 b (weights 1, 0.6^2, 0.4^2, 2 df each).
     var = 1 / 3
-    independent = stats.fieller(6.0, 10.0, 2 * var, 2 * var, 0.0, 4, 0.95)
+    parts = [var, 0.36 * var, 0.16 * var]
+    df = sum(parts) ** 2 / sum(v ** 2 / 2 for v in parts)
+    expected = stats.fieller(6.0, 10.0, 2 * var, 2 * var, var, df, 0.95)
+    assert math.isclose(r.lo, expected.lo) and math.isclose(r.hi, expected.hi)
+    # Without the covariance (an independent base on each side) the interval is wider.
+    independent = stats.fieller(6.0, 10.0, 2 * var, 2 * var, 0.0, df, 0.95)
     assert independent.hi - independent.lo > r.hi - r.lo
 
 
