@@ -80,12 +80,11 @@ def _sorted_norms(keys, mask, theta):
                        batch_size=BATCH)
 
 
-@functools.partial(jax.jit, static_argnames=("draws", "complement"))
-def _sparse_masks(keys, m_like, s, *, draws: int, complement: bool):
+@functools.partial(jax.jit, static_argnames=("m", "draws", "complement"))
+def _sparse_masks(keys, s, *, m: int, draws: int, complement: bool):
     def one(key):
-        positions, taken, enough = _first_distinct(key, m_like.shape[0], s, draws)
-        chosen = jnp.zeros(m_like.shape, jnp.float32).at[positions].max(
-            taken.astype(jnp.float32))
+        positions, taken, enough = _first_distinct(key, m, s, draws)
+        chosen = jnp.zeros((m,), jnp.float32).at[positions].max(taken.astype(jnp.float32))
         return (1.0 - chosen) if complement else chosen, enough
     return jax.vmap(one)(keys)
 
@@ -122,7 +121,7 @@ def shuffled_masks(keys: jax.Array, mask: jax.Array) -> np.ndarray:
     m, s, complement = _plan(mask)
     if not s:
         return np.asarray(jax.vmap(lambda key: shuffled_mask(key, jnp.asarray(mask)))(keys))
-    masks, enough = _sparse_masks(keys, jnp.zeros(m), jnp.int32(s), draws=draws_for(m, s),
+    masks, enough = _sparse_masks(keys, jnp.int32(s), m=m, draws=draws_for(m, s),
                                   complement=complement)
     masks = np.array(masks)
     if not np.asarray(enough).all():
