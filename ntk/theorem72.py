@@ -1,6 +1,6 @@
 """The terms of Theorem 7.2 (Section 7, Appendix B.6) for a wide MLP in NTK parameterisation.
 
-Setting (spec/theory.md): a training set (X, Y) of a few dozen examples; full-batch gradient
+Setting (docs/theory.md): a training set (X, Y) of a few dozen examples; full-batch gradient
 descent on L(theta) = 1/2 ||f(theta, X) - Y||^2 with eta0 <= eta_critical = 2/(lambda_min +
 lambda_max) of the analytic NTK (the kernel of that loss's function-space dynamics,
 f <- f - eta Theta (f - Y)); J(theta) = d f(X)/d theta; f_t^lin(X) = J(theta_t) theta_t; a mask m

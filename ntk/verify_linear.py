@@ -1,4 +1,5 @@
-"""Check every linear-model statement of spec/theory.md numerically (Sections 3-6, App. B).
+"""Check every linear-model statement of the paper numerically (Sections 3-6, App. B; the list
+and the results: docs/theory.md).
 
     python -m ntk.verify_linear [--dim 200] [--examples 50] [--draws 2,5,...] [--samples 2000]
                                 [--x-draws 200] [--steps 500] [--perturbations 0.01,...]
