@@ -9,7 +9,8 @@ Two exact ways to draw a uniform k-subset of m positions:
   s = min(k, m - k) distinct ones in draw order form a uniform s-subset by symmetry (for
   k > m / 2 the subset is the complement). Whether a draw is the first of its value comes from
   one scatter-min of the draw indices into m slots, so a mask costs O(m + D) with no sort:
-  measured 5x cheaper than the sort on a 235,200-weight layer at 2.3% density. D is chosen so
+  on a 235,200-weight layer 34x cheaper than the sort at 1.2% density, 2.5x at 50% (measured
+  side by side: benchmarks/bench_shuffles.py, BENCHMARKS.md). D is chosen so
   that fewer than s distinct draws would be a 10-sigma event, and any mask where it happens is
   redrawn by sorting, so every mask is exactly uniform.
 """
