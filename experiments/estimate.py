@@ -19,7 +19,7 @@ import jax.numpy as jnp
 from jax.sharding import NamedSharding, PartitionSpec
 
 from sketchjax.data.metadata import dataset_info
-from sketchjax.imp import level_files, search_name
+from sketchjax.imp import search_name, shared_levels
 from sketchjax.records import read_json, write_json
 
 from experiments.runs import RunSpec
@@ -108,10 +108,8 @@ def estimate(pending: Sequence[Sequence[RunSpec]], finished: Sequence[dict[str, 
             # Levels shared with the search's other targets are trained once; an exact last
             # level (its own file) is trained for its target alone.
             search = search_name(r.model, r.dataset, r.mask.config)
-            files = level_files(Path(search), r.model, r.dataset, r.mask.config,
-                                r.mask.num_classes)
-            shared = sum("_kept" not in f.name for f in files)
-            new_levels = max(0, shared - levels_counted.get(search, 0)) + len(files) - shared
+            shared, total = shared_levels(r.model, r.dataset, r.mask.config, r.mask.num_classes)
+            new_levels = max(0, shared - levels_counted.get(search, 0)) + total - shared
             imp_steps += new_levels * r.mask.config.epochs * spe
             levels_counted[search] = max(shared, levels_counted.get(search, 0))
         steps_total += steps + imp_steps

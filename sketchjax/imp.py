@@ -270,13 +270,25 @@ def search_levels(model: str, dataset: str, config: IMPConfig,
                         config.density, config.exact_final)
 
 
+def _counts_and_plain(model: str, dataset: str, config: IMPConfig,
+                      num_classes: Optional[int]) -> tuple[list, list]:
+    plain = dataclasses.replace(config, exact_final=False)
+    return (search_levels(model, dataset, config, num_classes),
+            search_levels(model, dataset, plain, num_classes))
+
+
 def level_files(workdir: str | os.PathLike, model: str, dataset: str, config: IMPConfig,
                 num_classes: Optional[int] = None) -> list[Path]:
     """The mask files of every level a (resolved) config's search writes in `workdir`."""
-    return _level_files(Path(workdir), search_levels(model, dataset, config, num_classes),
-                        search_levels(model, dataset, dataclasses.replace(config,
-                                                                          exact_final=False),
-                                      num_classes))
+    return _level_files(Path(workdir), *_counts_and_plain(model, dataset, config, num_classes))
+
+
+def shared_levels(model: str, dataset: str, config: IMPConfig,
+                  num_classes: Optional[int] = None) -> tuple[int, int]:
+    """(levels shared with the search's other targets, all its levels) of a (resolved) config:
+    all but an exact last level, which is its target's own."""
+    counts, plain = _counts_and_plain(model, dataset, config, num_classes)
+    return sum(c == p for c, p in zip(counts, plain)), len(counts)
 
 
 def search_name(model: str, dataset: str, config: IMPConfig) -> str:

@@ -261,3 +261,13 @@ def test_exact_final_never_keeps_more_of_a_group_than_it_had():
     # the 230 weights group 0 still had.
     for counts in imp.level_counts([705, 144], [0.2, 0.1], 0.37, True):
         assert counts[0] <= 705
+
+
+def test_shared_levels_leave_out_only_an_exact_last_level():
+    exact = small_config(density=0.55, exact_final=True, output_layer="prune").resolved(
+        MODEL, DATASET)
+    assert imp.shared_levels(MODEL, DATASET, exact) == (2, 3)
+    plain = dataclasses.replace(exact, exact_final=False)
+    assert imp.shared_levels(MODEL, DATASET, plain) == (3, 3)
+    assert [p.name for p in imp.level_files("w", MODEL, DATASET, exact)] == [
+        "level_01.npz", "level_02.npz", f"level_03_kept{kept_count(43000, 0.55)}.npz"]
