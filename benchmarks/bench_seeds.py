@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import argparse
 import os
-import time
 
 import jax
+from alternate import summary, time_alternately
 
 from sketchjax.mask_store import MaskSpec, make_mask
 from sketchjax.pruning import PruneConfig
@@ -57,17 +57,11 @@ def main():
         small = config.replace(epochs=1)
         stacked(model, dataset, small, masks)           # compile both programs first
         one_by_one(model, dataset, small, masks)
-        times = {"stacked": [], "one by one": []}
-        for _ in range(args.repeats):
-            for side, fn in (("stacked", stacked), ("one by one", one_by_one)):
-                start = time.perf_counter()
-                fn(model, dataset, config, masks)
-                times[side].append(time.perf_counter() - start)
-        best = {k: min(v) for k, v in times.items()}
-        print(f"{name}, {seeds} seeds, {config.epochs} epochs: stacked "
-              f"{', '.join(f'{t:.1f}' for t in times['stacked'])} s | one by one "
-              f"{', '.join(f'{t:.1f}' for t in times['one by one'])} s | best one-by-one / "
-              f"stacked = {best['one by one'] / best['stacked']:.2f}x")
+        times = time_alternately(
+            {"stacked": lambda: stacked(model, dataset, config, masks),
+             "one by one": lambda: one_by_one(model, dataset, config, masks)}, args.repeats)
+        print(f"{name}, {seeds} seeds, {config.epochs} epochs: "
+              + summary(times, slow="one by one", fast="stacked", digits=1))
 
 
 if __name__ == "__main__":

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import time
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from alternate import summary, time_alternately
 from experiments import shuffles
 
 
@@ -38,17 +38,9 @@ def main():
                  "sort": lambda: np.asarray(shuffles._sorted_norms(keys, mask, theta))}
         for fn in sides.values():
             fn()                                          # compile
-        times = {name: [] for name in sides}
-        for _ in range(args.repeats):
-            for name, fn in sides.items():
-                start = time.perf_counter()
-                fn()
-                times[name].append(time.perf_counter() - start)
-        best = {k: min(v) for k, v in times.items()}
-        print(f"density {density:g}, {args.masks} masks of {args.size:,} weights: first distinct "
-              f"{', '.join(f'{t:.2f}' for t in times['first distinct'])} s | sort "
-              f"{', '.join(f'{t:.2f}' for t in times['sort'])} s | sort / first distinct = "
-              f"{best['sort'] / best['first distinct']:.1f}x")
+        times = time_alternately(sides, args.repeats)
+        print(f"density {density:g}, {args.masks} masks of {args.size:,} weights: "
+              + summary(times, slow="sort", fast="first distinct"))
 
 
 if __name__ == "__main__":
