@@ -20,13 +20,14 @@ PROCESS_START = time.perf_counter()
 
 import jax  # noqa: E402
 
-from sketchjax import pruning  # noqa: E402
+from sketchjax import methods, pruning  # noqa: E402
 from sketchjax.models.registry import init_model  # noqa: E402
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("method", choices=("synflow", "snip", "grasp", "magnitude", "random"))
+    parser.add_argument("method", choices=[name for name, cls in methods.REGISTRY.items()
+                                           if issubclass(cls, methods.OneShot)])
     parser.add_argument("--model", default="vgg19_bn")
     parser.add_argument("--dataset", default="cifar10")
     parser.add_argument("--density", type=float, default=0.1)
@@ -38,9 +39,10 @@ def main() -> None:
     start = time.perf_counter()
     bundle = init_model(args.model, args.dataset, jax.random.key(0))
     init_s = time.perf_counter() - start
-    config = pruning.PruneConfig(args.method, args.density, rounds=args.rounds,
-                                 selection=args.selection, data="normal",
-                                 batch_size=args.batch_size)
+    cls = methods.get(args.method)
+    data = ({"data": "normal", "batch_size": args.batch_size}
+            if issubclass(cls, methods.DataScored) else {})
+    config = cls(density=args.density, rounds=args.rounds, selection=args.selection, **data)
     start = time.perf_counter()
     first = pruning.prune(bundle, config, progress=False)
     first_s = time.perf_counter() - start

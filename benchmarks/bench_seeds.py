@@ -17,7 +17,7 @@ import jax
 from alternate import summary, time_alternately
 
 from sketchjax.mask_store import MaskSpec, make_mask
-from sketchjax.pruning import PruneConfig
+from sketchjax.methods import SynFlow
 from sketchjax.training import plan_run, preset, train
 
 SETTINGS = {
@@ -30,7 +30,7 @@ SETTINGS = {
 
 
 def masks_for(model, dataset, seeds, folder):
-    return [make_mask(MaskSpec(model, dataset, PruneConfig("synflow", 0.05, seed=s)),
+    return [make_mask(MaskSpec(model, dataset, SynFlow(density=0.05, seed=s)),
                       masks_dir=folder, progress=False, log=lambda s: None).mask
             for s in range(seeds)]
 

@@ -17,10 +17,11 @@ done
 python - <<'PY'
 import time
 from experiments.estimate import step_seconds
+from sketchjax.training import preset
 cache = {}
 for model in ("resnet20", "vgg19_bn"):
     for seeds in (1, 3):
-        t = step_seconds(model, "cifar10", 128, seeds, cache)
+        t, _ = step_seconds(model, "cifar10", preset("paper", batch_size=128), seeds, cache)
         print(f"train step {model}, batch 128, {seeds} seed(s): {t * 1e3:.1f} ms "
               f"= {128 * seeds / t:.0f} img/s")
 PY

@@ -54,9 +54,12 @@ def train_task(model: str, steps: int, masked: bool) -> dict:
 
 def prune_task(model: str, method: str) -> dict:
     import dataclasses
-    from sketchjax import PruneConfig, init_model, prune
+    from sketchjax import init_model, methods, prune
     bundle = init_model(model, "cifar10", jax.random.key(0))
-    config = PruneConfig(method, 0.1, data="normal", batch_size=256)
+    cls = methods.get(method)
+    data = ({"data": "normal", "batch_size": 256} if issubclass(cls, methods.DataScored)
+            else {})
+    config = cls(density=0.1, **data)
     first = time.perf_counter()
     prune(bundle, config, progress=False)
     first = time.perf_counter() - first

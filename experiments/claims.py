@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Optional, Sequence
 
 from sketchjax.atomic import atomic_write_text
-from sketchjax.pruning import PruneConfig
+from sketchjax.methods import GraSP
 
 from experiments import stats
 from experiments.paper_numbers import DENSITIES as GRID
@@ -392,7 +392,7 @@ def grasp_weighting() -> str:
     """The signed-score weighting of Table 2's randomized GraSP column."""
     column = next(c for c in TABLE_COLUMNS["table2"]
                   if c.name == "GraSP + normal data + rand. mask")
-    return column.options.get("signed_weighting", PruneConfig.signed_weighting)
+    return column.options.get("signed_weighting", GraSP.signed_weighting)
 
 
 def _claim7(columns: Columns, paper: Columns) -> Verdict:

@@ -2,10 +2,11 @@
 
 Training dominates every scale (paper scale: 160 epochs per run, 11-18 IMP levels per search),
 so the estimate is the number of training steps of every pending run and IMP level times the
-measured seconds per step of that model, batch and number of stacked seeds: a few steps on
-random data timed after compilation (`step_seconds`), cached in DIR/throughput.json per device. Where finished
-runs of the same kind are on disk, their measured wall time per run is used instead (it includes
-pruning). Pruning alone is not estimated: at paper scale it is under 1% of a run.
+measured seconds per step of that model, recipe and number of stacked seeds, plus each run's
+(and each IMP level's) start: the training loop itself on random data, timed after compilation
+(`step_seconds`), cached in DIR/throughput.json per device. Where finished runs of the same kind are on disk, their measured
+wall time per run is used instead (it includes pruning). Pruning alone is not estimated: at paper scale it is under 1% of a run. An IMP search a
+figure needs is estimated the same way (`imp_search_seconds`).
 """
 from __future__ import annotations
 
@@ -15,23 +16,26 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import jax
-import jax.numpy as jnp
-from jax.sharding import NamedSharding, PartitionSpec
 
 from sketchjax.data.metadata import dataset_info
-from sketchjax.imp import search_name, shared_levels
+from sketchjax.imp import level_files, search_name, shared_levels
+from sketchjax.methods import IMP
 from sketchjax.records import read_json, write_json
 
 from experiments.runs import RunSpec
 
 THROUGHPUT_FILE = "throughput.json"
+# At least this many steps and this much time (a millisecond step timed 5 times reads ~30% slow).
 _TIMED_STEPS = 5
+_TIMED_SECONDS = 0.5
 
 
-def step_seconds(model: str, dataset: str, batch_size: int, seeds: int,
-                 cache: dict[str, float]) -> float:
-    """Seconds per training step of `seeds` stacked seeds at `batch_size`, measured after
-    compilation; cached.
+def step_seconds(model: str, dataset: str, recipe, seeds: int, cache: dict[str, float],
+                 data_dir=None) -> tuple[float, float]:
+    """(seconds per training step, seconds to start a run) of `seeds` stacked seeds with this
+    recipe (a TrainConfig: its optimizer and batch size), measured on the training loop itself
+    (`training.train`, after compilation); cached. A run's start (initial weights, optimizer,
+    data stream) is paid once per run and once per IMP level.
 
     A large model (over a million parameters) on a CPU is timed for one seed at a batch of at
     most 32 and scaled linearly in batch and seeds (a CPU's throughput is nearly flat in both
@@ -40,46 +44,69 @@ def step_seconds(model: str, dataset: str, batch_size: int, seeds: int,
     """
     from sketchjax.models.registry import abstract_model
     from sketchjax.trees import count_params
+    batch_size = recipe.batch_size
     large = count_params(abstract_model(model, dataset)[1]) > 1_000_000
     downscale = large and jax.default_backend() == "cpu"
     measured_batch = min(batch_size, 32) if downscale else batch_size
     measured_seeds = 1 if downscale else seeds
     scale = (batch_size / measured_batch) * (seeds / measured_seeds)
     batch_size, seeds = measured_batch, measured_seeds
-    key = f"{jax.devices()[0].device_kind}|{model}|{dataset}|{batch_size}|{seeds}"
+    from sketchjax.training import plan_run, train
+    # The training loop itself on random data (no data set needed), timed as the difference of
+    # two stopping points so that initialisation and compilation cancel.
+    recipe = recipe.replace(batch_size=batch_size, epochs=10_000, eval_every=0,
+                            checkpoint_every=0)
+    plan = plan_run(model, dataset, recipe, seeds=range(seeds), data="normal")
+    key = f"{jax.devices()[0].device_kind}|{model}|{dataset}|{recipe.optimizer}|{batch_size}|{seeds}"
     if key not in cache:
-        from sketchjax.data.streams import normal_batch_fn, normal_data_keys
-        from sketchjax.training import plan_run, preset
-        from sketchjax.training.loop import initial_state
-        from sketchjax.training.steps import batch_sharding, compiled_steps, data_mesh
-        plan = plan_run(model, dataset, preset("paper", batch_size=batch_size, epochs=1,
-                                               checkpoint_every=0), seeds=range(seeds),
-                        data="normal")
-        mesh = data_mesh()
-        train_fn, _ = compiled_steps(mesh, plan.stacked)
-        sharding = batch_sharding(mesh, plan.stacked)
-        make = normal_batch_fn(batch_size, plan.input_shape, plan.num_classes, sharding,
-                               plan.stacked)
-        keys = normal_data_keys(plan.seeds)
-        keys = keys if plan.stacked else keys[0]
-        state = jax.device_put(initial_state(plan), NamedSharding(mesh, PartitionSpec()))
-        for t in range(2):     # compile, as the training loop calls it
-            state, _ = train_fn(state, make(keys, jnp.int32(t)))
-        jax.block_until_ready(state)
-        begin = time.perf_counter()
-        for t in range(_TIMED_STEPS):
-            state, _ = train_fn(state, make(keys, jnp.int32(t + 2)))
-        jax.block_until_ready(state)
-        cache[key] = (time.perf_counter() - begin) / _TIMED_STEPS
-    return cache[key] * scale
+
+        def loop_seconds(steps: int) -> float:
+            begin = time.perf_counter()
+            jax.block_until_ready(train(plan, stop_step=steps, progress=False,
+                                        epoch_lines=False).state)
+            return time.perf_counter() - begin
+
+        loop_seconds(2)                              # compile
+        steps = _TIMED_STEPS
+        while True:     # until the extra steps alone take _TIMED_SECONDS (noise << signal)
+            short, long = loop_seconds(steps), loop_seconds(2 * steps)
+            if long - short >= _TIMED_SECONDS or 8 * steps > plan.end_step:
+                break
+            steps *= 4
+        step = max(long - short, 0.0) / steps
+        cache[key], cache[key + "|start"] = step, max(short - steps * step, 0.0)
+    return cache[key] * scale, cache[key + "|start"]
+
+
+def imp_search_seconds(model: str, dataset: str, config, masks_dir, cache: dict[str, float],
+                       data_dir=None) -> tuple[float, int]:
+    """(seconds, training steps) of the levels of an IMP search (a validated `IMP`) not yet
+    in `masks_dir`, at one seed's measured step time."""
+    search = Path(masks_dir) / search_name(model, dataset, config)
+    missing = sum(not p.exists() for p in level_files(search, model, dataset, config))
+    steps = missing * config.epochs * (dataset_info(dataset).num_train // config.train.batch_size)
+    if not steps:
+        return 0.0, 0
+    step, start = step_seconds(model, dataset, config.train, 1, cache, data_dir)
+    return steps * step + missing * start, steps
 
 
 def _kind(run: RunSpec) -> tuple:
     return (run.method, run.model, run.dataset, run.recipe.epochs)
 
 
+def load_throughput(out) -> dict[str, float]:
+    """The measured step times cached in DIR/throughput.json ({} if none)."""
+    path = Path(out) / THROUGHPUT_FILE
+    return read_json(path) if path.exists() else {}
+
+
+def save_throughput(out, cache: dict[str, float]) -> None:
+    write_json(Path(out) / THROUGHPUT_FILE, cache)
+
+
 def estimate(pending: Sequence[Sequence[RunSpec]], finished: Sequence[dict[str, Any]],
-             out) -> dict[str, Any]:
+             out, data_dir=None) -> dict[str, Any]:
     """Estimated seconds of the pending groups.
 
     Args:
@@ -87,44 +114,50 @@ def estimate(pending: Sequence[Sequence[RunSpec]], finished: Sequence[dict[str, 
       finished: records of finished runs (their measured seconds per run are preferred).
       out: the output folder (the throughput cache lives there).
     Returns:
-      {"seconds", "training_steps", "by": {"records" | "measured": seconds}, "device"}.
+      {"seconds", "training_steps", "by": {"records" | "measured": seconds},
+       "per_group": seconds of each pending group, "device"}.
     """
-    cache_path = Path(out) / THROUGHPUT_FILE
-    cache = read_json(cache_path) if cache_path.exists() else {}
+    cache = load_throughput(out)
     per_run: dict[tuple, list[float]] = {}
     for record in finished:
         kind = (record["identity"]["mask"]["method"] if record["identity"]["mask"] != "dense"
                 else "dense", record["model"], record["dataset"], record["epochs"])
         per_run.setdefault(kind, []).append(record["group_seconds"] / record["group_seeds"])
     seconds = {"records": 0.0, "measured": 0.0}
+    per_group = []
     steps_total = 0
     levels_counted: dict[str, int] = {}    # IMP search folder -> levels already counted
     for group in pending:
         run = group[0]
         spe = dataset_info(run.dataset).num_train // run.recipe.batch_size
         steps = run.recipe.epochs * spe
-        imp_steps = 0
-        for r in group if run.method == "imp" else ():
+        imp_steps = imp_levels = 0
+        for r in group if run.mask is not None and isinstance(run.mask.config, IMP) else ():
             # Levels shared with the search's other targets are trained once; an exact last
             # level (its own file) is trained for its target alone.
             search = search_name(r.model, r.dataset, r.mask.config)
             shared, total = shared_levels(r.model, r.dataset, r.mask.config, r.mask.num_classes)
             new_levels = max(0, shared - levels_counted.get(search, 0)) + total - shared
             imp_steps += new_levels * r.mask.config.epochs * spe
+            imp_levels += new_levels
             levels_counted[search] = max(shared, levels_counted.get(search, 0))
         steps_total += steps + imp_steps
         kind = _kind(run)
         if per_run.get(kind):
-            seconds["records"] += statistics.median(per_run[kind]) * len(group)
+            per_group.append(statistics.median(per_run[kind]) * len(group))
+            seconds["records"] += per_group[-1]
         else:   # no finished run of the kind: time a few training steps
-            stacked = step_seconds(run.model, run.dataset, run.recipe.batch_size, len(group),
-                                   cache)
-            single = (step_seconds(run.model, run.dataset, run.recipe.batch_size, 1, cache)
-                      if imp_steps else 0.0)
-            seconds["measured"] += steps * stacked + imp_steps * single
-    write_json(cache_path, cache)
+            stacked, start = step_seconds(run.model, run.dataset, run.recipe, len(group), cache,
+                                          data_dir)
+            single, level_start = (step_seconds(run.model, run.dataset, run.recipe, 1, cache,
+                                                data_dir) if imp_steps else (0.0, 0.0))
+            per_group.append(steps * stacked + start + imp_steps * single
+                             + imp_levels * level_start)
+            seconds["measured"] += per_group[-1]
+    save_throughput(out, cache)
     return {"seconds": seconds["records"] + seconds["measured"], "by": seconds,
-            "training_steps": steps_total, "device": jax.devices()[0].device_kind}
+            "per_group": per_group, "training_steps": steps_total,
+            "device": jax.devices()[0].device_kind}
 
 
 def human(seconds: float) -> str:
@@ -132,10 +165,12 @@ def human(seconds: float) -> str:
     if seconds < 60:
         return f"{seconds:.0f} s"
     if seconds < 3600:
-        return f"{seconds // 60:.0f} min {seconds % 60:.0f} s"
+        seconds = round(seconds)
+        return f"{seconds // 60} min {seconds % 60} s"
     if seconds < 48 * 3600:
         return f"{seconds / 3600:.1f} h"
     return f"{seconds / 86400:.1f} days"
 
 
-__all__ = ["estimate", "human", "step_seconds"]
+__all__ = ["estimate", "human", "imp_search_seconds", "load_throughput", "save_throughput",
+           "step_seconds"]

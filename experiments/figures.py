@@ -14,6 +14,7 @@ Masks come from `make_mask` with the tables' configs, so the figure and the tabl
 from __future__ import annotations
 
 import math
+import time
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -23,14 +24,16 @@ import numpy as np
 
 from sketchjax import trees
 from sketchjax.atomic import atomic_write, atomic_write_text
-from sketchjax.imp import IMPConfig, level_files, search_name
+from sketchjax.imp import level_files, search_name
 from sketchjax.mask_store import MaskSpec, make_mask
 from sketchjax.masks import load_mask
 from sketchjax.models.registry import init_model
-from sketchjax.pruning import PruneConfig, inference_apply, linear_in_input
+from sketchjax.methods import IMP, SynFlow
+from sketchjax.pruning import inference_apply
 from sketchjax.records import write_json
 from sketchjax.training import preset
 
+from experiments.estimate import imp_search_seconds
 from experiments.presets import TABLE_COLUMNS, Scale, mask_config
 from experiments.report import DATASET_TITLES, MODEL_TITLES
 from experiments.shuffles import random_mask_norms
@@ -125,9 +128,9 @@ def synflow_scores_at_init(model: str, dataset: str, seed: int) -> np.ndarray:
     bundle = init_model(model, dataset, jax.random.key(seed))
     apply_fn = inference_apply(bundle.module)
     x = ones_input(bundle.input_shape)
-    if linear_in_input(bundle.params, bundle.batch_stats):
-        from sketchjax.pruning import synflow_input_scale
-        x = x * synflow_input_scale(PruneConfig("synflow"), bundle, jax.random.key(0))
+    scale = SynFlow().input_scale(bundle, jax.random.key(0))
+    if scale is not None:
+        x = x * scale
     scores, _ = jax.jit(synflow_scores_and_total, static_argnums=0)(
         apply_fn, bundle.params, bundle.batch_stats, x)
     return np.asarray(trees.concat(scores), np.float64)
@@ -193,12 +196,41 @@ def fig1b(scale: Scale, out, folder, *, seeds: int, data_dir=None) -> dict[str, 
 
 # ----------------------------------------------------------------------------- Fig. 2
 
-def fig2_config(scale: Scale) -> IMPConfig:
+def fig2_config(scale: Scale) -> IMP:
     """The Fig. 2 IMP protocol at this scale (the lottery-ticket LeNet setup)."""
     options = dict(scale.fig2_imp)
     name, changes = options.pop("train")
-    return IMPConfig(seed=0, train=preset(name, **{**changes, "checkpoint_every": 0}),
-                     **options)
+    return IMP(seed=0, train=preset(name, **{**changes, "checkpoint_every": 0}), **options)
+
+
+_TIMED_MASKS = 200
+
+
+def fig2_seconds(scale: Scale, out, cache: dict[str, float], data_dir=None) -> float:
+    """Estimated seconds of Fig. 2: its IMP search's levels not yet on disk (`estimate`) and the
+    shuffled-mask norms, timed on 200 masks per layer at 20% density (the levels' densities
+    run from 80% down; the cost grows with min(d, 1 - d), at most 20% past level 1) and scaled
+    to every level's count."""
+    model, dataset, _ = scale.fig_settings["fig2"]
+    config = MaskSpec(model, dataset, fig2_config(scale)).validated().config
+    search_s, _ = imp_search_seconds(model, dataset, config, _masks_dir(out), cache, data_dir)
+    key = f"{jax.devices()[0].device_kind}|shuffled-mask norms|{model}|{dataset}"
+    if key not in cache:
+        theta = trees.flatten(trees.prunable(init_model(model, dataset,
+                                                        jax.random.key(0)).params))
+        keys = jax.random.split(jax.random.key(0), _TIMED_MASKS)
+        layers = [(jnp.asarray(w).ravel(),
+                   jnp.asarray(np.arange(w.size) % 5 == 0, jnp.float32)) for w in theta.values()]
+        for w, m in layers:        # compile
+            random_mask_norms(keys, m, w)
+        begin = time.perf_counter()
+        for w, m in layers:
+            random_mask_norms(keys, m, w)
+        cache[key] = (time.perf_counter() - begin) / _TIMED_MASKS
+    levels = len(level_files(_masks_dir(out) / search_name(model, dataset, config), model,
+                             dataset, config))
+    masks = levels * scale.fig2_curve_masks + scale.fig2_random_masks
+    return search_s + masks * cache[key]
 
 
 def fig2(scale: Scale, out, folder, *, data_dir=None) -> dict[str, Any]:
@@ -216,7 +248,7 @@ def fig2(scale: Scale, out, folder, *, data_dir=None) -> dict[str, Any]:
     levels = []
     for i, path in enumerate(paths):
         mask = load_mask(path)
-        row = {"level": i + 1, "density": mask.metadata["realised_density"], "layers": {}}
+        row = {"level": i + 1, "density": mask.info.realised_density, "layers": {}}
         total_sq = 0.0
         random_sq = 0.0
         for j, (layer, m) in enumerate(sorted(mask.arrays.items())):

@@ -7,7 +7,7 @@ column's name, so a column that two tables share (Table 1's and Table 4's "SNIP 
 rand. mask") is run once.
 
 Scales:
-- `paper`: the paper's protocol to the letter (Sec. 8; methods spec): VGG-19 (BN) and ResNet-20
+- `paper`: the paper's protocol to the letter (Sec. 8; docs/methods.md): VGG-19 (BN) and ResNet-20
   on CIFAR-10/100, ResNet-18 and WRN-18 on Tiny-ImageNet, densities 10/5/2%, 3 seeds, the SGD
   recipe (160 epochs), SynFlow 100 rounds, prune batches of 256, IMP with the paper's rewind
   steps and the full recipe per level, random data = N(0, 1) in normalised input space.
@@ -23,7 +23,8 @@ Every scale's IMP columns prune the classifier and land exactly on the other col
 weighting.
 - `cpu-fmnist`: LeNet-300-100 on Fashion-MNIST (real images, offline from Debian's
   `dataset-fashion-mnist`), Tables 1-4, 10/5/2% and 1% beside, 5 seeds, the LeNet recipe for 10
-  epochs (a measured pilot), IMP the same recipe at every level; Fig. 2 at the paper's protocol.
+  epochs (a measured pilot), IMP 5 epochs per level and at 10/5/2% only (the budget); Fig. 2 at
+  the paper's protocol.
 - `smoke`: every column of every table and figure, 1 seed, one density, 1 epoch (CI).
 """
 from __future__ import annotations
@@ -31,8 +32,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Mapping, Optional
 
-from sketchjax.imp import IMPConfig
-from sketchjax.pruning import PruneConfig
+from sketchjax import methods
 
 SCALES = ("smoke", "cpu", "cpu-fmnist", "cpu-conv", "paper")
 TABLES = ("table1", "table2", "table3", "table4", "table2_grasp")
@@ -47,8 +47,8 @@ class Column:
     Attributes:
       name: as printed in the paper.
       method: a scorer, "imp", or "dense" (no pruning).
-      options: PruneConfig (or IMPConfig) fields besides density and seed, e.g.
-        {"selection": "layerwise_sample", "synflow_input": "chi"}.
+      options: the method's options (`sketchjax.methods`) besides density and seed, e.g.
+        {"selection": "layerwise_sample", "input": "chi"}.
       twin: the column this one is compared with (the deterministic twin of a randomized one).
     """
     name: str
@@ -62,9 +62,9 @@ RAND = {"selection": "layerwise_sample"}
 TABLE_COLUMNS: dict[str, tuple[Column, ...]] = {
     "table1": (
         Column("SynFlow", "synflow"),
-        Column("SynFlow + chi", "synflow", {"synflow_input": "chi"}),
+        Column("SynFlow + chi", "synflow", {"input": "chi"}),
         Column("SynFlow + rand. mask", "synflow", RAND, twin="SynFlow"),
-        Column("SynFlow + rand. mask + chi", "synflow", {**RAND, "synflow_input": "chi"},
+        Column("SynFlow + rand. mask + chi", "synflow", {**RAND, "input": "chi"},
                twin="SynFlow + chi"),
         Column("SNIP + normal data", "snip", {"data": "normal"}),
         Column("SNIP + rand. mask + normal data", "snip", {**RAND, "data": "normal"},
@@ -136,11 +136,14 @@ class Scale:
       densities: the densities of every table.
       seeds: runs per cell.
       recipe: per model, the training recipe: a preset name and TrainConfig changes.
-      synflow_rounds, prune_batch_size: pruning at this scale.
-      imp: IMPConfig changes at this scale (epochs per level, rewind steps ...).
+      iterative_rounds: the rounds of iterative one-shot methods (SynFlow); prune_batch_size:
+        the prune batch of data scorers.
+      imp: IMP options at this scale (epochs per level, rewind steps ...).
+      imp_densities: the densities of the IMP columns where the budget allows fewer than the
+        others (None: all of `densities`).
       checkpoint: keep orbax checkpoints of training runs (hours-long runs resume).
       fig_settings: per figure, (model, dataset, density).
-      fig2_imp: the Fig. 2 IMP protocol (IMPConfig fields) at this scale.
+      fig2_imp: the Fig. 2 IMP protocol (IMP options) at this scale.
       fig2_random_masks: random masks per layer in Fig. 2(b); fig2_curve_masks: per level in 2(a).
       fig1b_seeds: seeds of Fig. 1b (None: the scale's; each seed prunes VGG-19 twice at
         cpu scale).
@@ -150,9 +153,10 @@ class Scale:
     densities: tuple[float, ...]
     seeds: int
     recipe: Mapping[str, tuple[str, Mapping[str, Any]]]
-    synflow_rounds: int = 100
+    iterative_rounds: int = 100
     prune_batch_size: int = 256
     imp: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    imp_densities: Optional[tuple[float, ...]] = None
     checkpoint: bool = False
     fig_settings: Mapping[str, tuple[str, str, float]] = dataclasses.field(default_factory=dict)
     fig2_imp: Mapping[str, Any] = dataclasses.field(default_factory=dict)
@@ -168,7 +172,9 @@ _FIG2_PROTOCOL = {"rate": 0.2, "output_layer": "prune", "output_rate": 0.1, "rew
 _FIG2_PAPER = {**_FIG2_PROTOCOL, "epochs": 40, "train": ("lenet", {"eval_every": 0})}
 # Fashion-MNIST: 10 epochs, the first after which the dense net's test accuracy stays within
 # half a point of its 40-epoch value (pilot: 3 seeds, 88.81 at 40 epochs, 88.37 at 10, 88.22
-# at 9; docs/experiments.md). IMP trains the same recipe at every level, as the paper's IMP.
+# at 9; docs/experiments.md). IMP trains 5 epochs per level (pilot: 87.77 at 5 epochs) and
+# only on the paper's grid: at 10 epochs per level, or with the 1% cells (3 more levels per
+# search), Table 2 takes more than its 45 min on a 2-core CPU (docs/experiments.md).
 _LENET_FMNIST = ("lenet", {"epochs": 10, "eval_every": 0, "checkpoint_every": 0})
 
 SCALE_PRESETS: dict[str, Scale] = {
@@ -209,6 +215,7 @@ SCALE_PRESETS: dict[str, Scale] = {
                   for t in ("table1", "table2", "table3", "table4")},
         densities=(0.1, 0.05, 0.02, 0.01), seeds=5,
         recipe={"lenet_300_100": _LENET_FMNIST},
+        imp={"epochs": 5}, imp_densities=(0.1, 0.05, 0.02),
         fig_settings={"fig1a": ("lenet_300_100", "fashion_mnist", 0.1),
                       "fig1b": ("lenet_300_100", "fashion_mnist", 0.1),
                       "fig2": ("lenet_300_100", "fashion_mnist", 0.012)},
@@ -229,7 +236,7 @@ SCALE_PRESETS: dict[str, Scale] = {
         densities=(0.1,), seeds=1,
         recipe={"lenet_300_100": ("lenet", {"epochs": 1, "eval_every": 0,
                                             "checkpoint_every": 0})},
-        synflow_rounds=5, prune_batch_size=64, imp={"epochs": 1},
+        iterative_rounds=5, prune_batch_size=64, imp={"epochs": 1},
         fig_settings={"fig1a": ("lenet_300_100", "mnist1d", 0.1),
                       "fig1b": ("lenet_300_100", "mnist1d", 0.1),
                       "fig2": ("lenet_300_100", "mnist1d", 0.3)},
@@ -240,16 +247,27 @@ SCALE_PRESETS: dict[str, Scale] = {
 }
 
 
-def mask_config(column: Column, scale: Scale, model: str, density: float, seed: int):
-    """The PruneConfig or IMPConfig of a column's cell at a scale (None for the dense column)."""
-    if column.method == "dense":
-        return None
-    if column.method == "imp":
+def scale_options(scale: Scale, method: type, model: str) -> dict[str, Any]:
+    """What a scale sets for a method class: the rounds of iterative one-shot methods, the
+    prune batch of data scorers, IMP's options and its recipe (the scale's, per level)."""
+    if issubclass(method, methods.IMP):
         from sketchjax.training import preset
         name, changes = scale.recipe[model]
-        return IMPConfig(density=density, seed=seed,
-                         train=preset(name, **{**changes, "checkpoint_every": 0}),
-                         **{**scale.imp, **IMP_SAME_DENSITY, **column.options})
-    return PruneConfig(method=column.method, density=density, seed=seed,
-                       rounds=scale.synflow_rounds if column.method == "synflow" else None,
-                       batch_size=scale.prune_batch_size, **column.options)
+        return {"train": preset(name, **{**changes, "checkpoint_every": 0}), **scale.imp,
+                **IMP_SAME_DENSITY}
+    options: dict[str, Any] = {}
+    if issubclass(method, methods.OneShot) and method.default_rounds > 1:
+        options["rounds"] = scale.iterative_rounds
+    if issubclass(method, methods.DataScored):
+        options["batch_size"] = scale.prune_batch_size
+    return options
+
+
+def mask_config(column: Column, scale: Scale, model: str, density: float, seed: int):
+    """The method (with its options) of a column's cell at a scale; None for the dense
+    column."""
+    if column.method == "dense":
+        return None
+    options = scale_options(scale, methods.get(column.method), model)
+    return methods.create(column.method, density=density, seed=seed,
+                          **{**options, **column.options})

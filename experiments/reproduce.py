@@ -18,8 +18,8 @@ from sketchjax.records import read_json
 
 from experiments import claims as claims_mod
 from experiments import report
-from experiments.estimate import estimate, human
-from experiments.figures import FIGURE_FUNCTIONS
+from experiments.estimate import estimate, human, load_throughput, save_throughput
+from experiments.figures import FIGURE_FUNCTIONS, fig2_seconds
 from experiments.presets import FIGURES, SCALE_PRESETS, SCALES, TABLES, TARGETS, Scale
 from experiments.runner import Shard, check_data_on_disk, pending_groups, run_sweep
 from experiments.runs import RunSpec, groups, read_record, table_runs, unique
@@ -78,40 +78,55 @@ def _check_data(request: Request, runs: Sequence[RunSpec]) -> None:
 
 
 def dry_run(request: Request, log: Callable[[str], None] = print) -> dict:
-    """List the runs, how many are done, and the estimated time of the rest."""
+    """List the runs, how many are done, and the estimated time of the rest: per table (a run
+    two tables share counts in the first), for Fig. 2 (its IMP search and shuffled masks; Figs.
+    1a-1b take seconds), and in all."""
     runs = planned_runs(request)
     records = {r.name(): read_record(r, request.out) for r in runs}
     done = {name for name, record in records.items() if record is not None}
     first_table = {r.name(): r.table for r in runs}
+    pending = pending_groups(runs, request.out, request.shard)
+    result = estimate(pending, [r for r in records.values() if r is not None], request.out,
+                      request.data_dir)
+    table_seconds = {}
     for table in (t for t in request.targets if t in TABLES):
         mine = [r for r in table_runs(table, request.scale, request.seeds)
                 if not request.only or request.only in r.label()]
         shared = sum(first_table.get(r.name()) != table for r in mine)
+        seconds = table_seconds[table] = sum(s for g, s in zip(pending, result["per_group"])
+                                             if first_table[g[0].name()] == table)
         log(f"{table}: {len(mine)} runs ({sum(r.name() in done for r in mine)} done, {shared} "
-            f"shared with an earlier table), {len(groups(mine))} groups of stacked seeds")
+            f"shared with an earlier table), {len(groups(mine))} groups of stacked seeds; "
+            f"estimated {human(seconds)}")
         for r in mine:
             status = "done" if r.name() in done else "todo"
             if first_table.get(r.name()) != table:
                 status += f", = {first_table[r.name()]}"
             log(f"  [{status}] {r.label()}  ->  runs/{r.name()}")
     figures = [t for t in request.targets if t in FIGURES]
+    figure_seconds = 0.0
     if figures:
-        log(f"figures: {', '.join(figures)} (made after the tables; they reuse the tables' masks)")
-    pending = pending_groups(runs, request.out, request.shard)
-    result = estimate(pending, [r for r in records.values() if r is not None], request.out)
+        if "fig2" in figures and request.shard.index == 0:
+            cache = load_throughput(request.out)
+            figure_seconds = fig2_seconds(request.scale, request.out, cache, request.data_dir)
+            save_throughput(request.out, cache)
+        log(f"figures: {', '.join(figures)} (made after the tables; they reuse the tables' "
+            f"masks); estimated {human(figure_seconds)}")
+    total = result["seconds"] + figure_seconds
     log(f"{len(runs)} runs, {len(done)} done, {sum(len(g) for g in pending)} to do: "
-        f"{result['training_steps']:,} training steps; estimated {human(result['seconds'])} on "
-        f"this machine ({result['device']}; from finished runs "
-        f"{human(result['by']['records'])}, from measured step times "
-        f"{human(result['by']['measured'])}; pruning and figures not included)")
-    return {"runs": len(runs), "done": len(done), **result}
+        f"{result['training_steps']:,} training steps; estimated {human(total)} on this machine "
+        f"({result['device']}; runs from finished runs {human(result['by']['records'])}, from "
+        f"measured step times {human(result['by']['measured'])}; figures "
+        f"{human(figure_seconds)}; pruning not included)")
+    return {"runs": len(runs), "done": len(done), **result, "tables": table_seconds,
+            "figure_seconds": figure_seconds, "seconds": total}
 
 
 def _note(scale: Scale, seeds: int) -> str:
     recipes = "; ".join(f"{model}: preset {name} {dict(changes)}"
                         for model, (name, changes) in scale.recipe.items())
     return (f"Scale `{scale.name}`: {seeds} seed(s) per cell; recipe {recipes}; SynFlow "
-            f"{scale.synflow_rounds} rounds; prune batch {scale.prune_batch_size}; IMP "
+            f"{scale.iterative_rounds} rounds; prune batch {scale.prune_batch_size}; IMP "
             f"{dict(scale.imp) or 'the recipe per level'}.")
 
 

@@ -17,8 +17,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
 from sketchjax.errors import SketchjaxError
-from sketchjax.mask_store import make_mask
-from sketchjax.masks import Mask
+from sketchjax.mask_store import MaskOutcome, make_mask
 from sketchjax.records import config_hash, write_json
 from sketchjax.training import RunPlan, plan_run, rewind_start, train
 from sketchjax.version import versions
@@ -64,15 +63,17 @@ def _job_folder(group: Sequence[RunSpec], out) -> Path:
     return Path(out) / "jobs" / f"{group[0].name()}_{config_hash([r.seed for r in group])}"
 
 
-def group_plan(group: Sequence[RunSpec], masks: Sequence[Optional[Mask]], out, *,
+def group_plan(group: Sequence[RunSpec], masks: Sequence[Optional[MaskOutcome]], out, *,
                data_dir=None) -> RunPlan:
     """The stacked training run of a group: each seed its mask and, for IMP tickets, its
     rewind point theta_K from step K (`rewind_start`, as `train_from_mask` does)."""
     first = group[0]
     job = _job_folder(group, out) if first.checkpoint else None
     dense = masks[0] is None
-    start_step, init_variables = (0, ()) if dense else rewind_start(masks)
-    return plan_run(first.model, first.dataset, first.recipe, mask=None if dense else masks,
+    start_step, init_variables = (0, ()) if dense else rewind_start(
+        [m.mask for m in masks], [m.path for m in masks])
+    masks = None if dense else [m.mask for m in masks]
+    return plan_run(first.model, first.dataset, first.recipe, mask=masks,
                     seeds=[r.seed for r in group], data_dir=data_dir, out=job,
                     resume=job is not None and (job / "config.json").exists(),
                     start_step=start_step, init_variables=init_variables)
@@ -81,8 +82,8 @@ def group_plan(group: Sequence[RunSpec], masks: Sequence[Optional[Mask]], out, *
 def _pruned_layers_density(mask, total: float) -> float:
     """The kept fraction over the layers the method prunes: an IMP search that leaves the
     classifier dense counts without it; every other mask prunes every prunable layer."""
-    imp = mask.mask.metadata.get("imp") if mask is not None else None
-    return float(imp["pruned_density"]) if imp else total
+    pruned = mask.mask.info.pruned_density if mask is not None else None
+    return total if pruned is None else float(pruned)
 
 
 def run_group(group: Sequence[RunSpec], out, *, data_dir=None,
@@ -93,8 +94,7 @@ def run_group(group: Sequence[RunSpec], out, *, data_dir=None,
                        progress=False, log=lambda s: None) if r.mask is not None else None
              for r in group]
     prune_seconds = time.perf_counter() - start
-    plan = group_plan(group, [m.mask if m is not None else None for m in masks], out,
-                      data_dir=data_dir)
+    plan = group_plan(group, masks, out, data_dir=data_dir)
     result = train(plan, progress=progress, epoch_lines=False)
     summary = result.summary
     wall = time.perf_counter() - start
@@ -111,7 +111,7 @@ def run_group(group: Sequence[RunSpec], out, *, data_dir=None,
             "realised_density": summary["density_per_seed"][i],
             "realised_density_pruned_layers": _pruned_layers_density(
                 mask, summary["density_per_seed"][i]),
-            "mask_file": str(mask.path) if mask is not None else None,
+            "mask_file": os.path.relpath(mask.path, out) if mask is not None else None,
             "mask_computed": bool(mask.computed) if mask is not None else None,
             "epochs": summary["epochs"], "steps": summary["steps"],
             "steps_per_epoch": summary["steps_per_epoch"], "group_seeds": len(group),

@@ -14,10 +14,9 @@ import os
 from pathlib import Path
 from typing import Any, Iterable, Optional, Sequence
 
-from sketchjax.imp import IMPConfig
 from sketchjax.mask_store import MaskSpec
-from sketchjax.records import config_hash, read_json
-from sketchjax.training import TrainConfig, preset, ticket_start
+from sketchjax.records import config_hash, identity_name, read_json
+from sketchjax.training import TrainConfig, preset
 
 from experiments.presets import DENSE, TABLE_COLUMNS, Column, Scale, mask_config
 
@@ -51,8 +50,8 @@ class RunSpec:
         identity = {"model": self.model, "dataset": self.dataset, "seed": self.seed,
                     "mask": self.mask.record() if self.mask is not None else "dense",
                     "train": self.recipe.to_dict()}
-        if isinstance(self.mask.config if self.mask else None, IMPConfig):
-            identity["start"] = ticket_start(self.mask.config.data)
+        if self.mask is not None and self.mask.config.ticket_start is not None:
+            identity["start"] = self.mask.config.ticket_start
         return identity
 
     def group_identity(self) -> dict[str, Any]:
@@ -74,8 +73,8 @@ class RunSpec:
         parts = [self.model, self.dataset, self.method]
         if self.mask is not None:
             parts.append(self.mask.config.selection)
-        parts += [f"d{self.density:g}", f"seed{self.seed}", config_hash(self.identity())]
-        return "_".join(parts)
+        return identity_name([*parts, f"d{self.density:g}", f"seed{self.seed}"],
+                             self.identity())
 
     def folder(self, out: str | os.PathLike) -> Path:
         return Path(out) / "runs" / self.name()
@@ -123,7 +122,9 @@ def table_runs(table: str, scale: Scale, seeds: Optional[int] = None) -> list[Ru
     n_seeds = seeds or scale.seeds
     for model, dataset in scale.settings.get(table, ()):
         recipe = training_recipe(scale, model)
-        cells = [(DENSE, 1.0)] + [(c, d) for d in scale.densities for c in TABLE_COLUMNS[table]]
+        cells = [(DENSE, 1.0)] + [(c, d) for d in scale.densities for c in TABLE_COLUMNS[table]
+                                  if c.method != "imp" or scale.imp_densities is None
+                                  or d in scale.imp_densities]
         for column, density in cells:
             for seed in range(n_seeds):
                 runs.append(RunSpec(table, column.name, model, dataset, density, seed,
@@ -152,12 +153,13 @@ def groups(runs: Sequence[RunSpec]) -> list[list[RunSpec]]:
 
 
 def shard_key(group: Sequence[RunSpec]) -> str:
-    """Groups with the same key go to the same shard: an IMP search is shared by the densities
-    of its column, so they must not run in two processes at once."""
+    """Groups with the same key go to the same shard: work a method shares across densities
+    (IMP's search, `Method.shared_record`) must not run in two processes at once."""
     run = group[0]
     identity = run.group_identity()
-    if isinstance(run.mask.config if run.mask else None, IMPConfig):
-        identity["mask"] = dict(identity["mask"], config={
-            k: v for k, v in identity["mask"]["config"].items() if k != "density"})
+    shared = run.mask.config.shared_record if run.mask is not None else None
+    if shared is not None:     # the group identity holds no seed: nor does the key
+        identity["mask"] = dict(identity["mask"],
+                                config={k: v for k, v in shared.items() if k != "seed"})
     return config_hash(identity)
 

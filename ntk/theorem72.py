@@ -35,7 +35,7 @@ from jax.flatten_util import ravel_pytree
 
 from ntk import jacobian
 from ntk.mlp import NTKMLP, analytic_ntk
-from ntk.report import nan_max
+from ntk.checks import nan_max
 from sketchjax.sketch import sketch_mask
 
 __all__ = ["Setup", "make_data", "spectrum", "train", "measure_k", "mask_probs",
@@ -199,7 +199,7 @@ def run_width(width: int, draws: Sequence[int], setup: Setup, key: jax.Array,
       progress: optional callable(str) told about each stage.
 
     Returns:
-      A dict of scalars (float) and per-s rows; see the keys below.
+      A dict of scalars (float), the proof's factors ("chain") and one row per s ("rows").
     """
     from ntk._compat import empirical_ntk_fn  # neural-tangents only here
     say = progress or (lambda _msg: None)
@@ -224,8 +224,6 @@ def run_width(width: int, draws: Sequence[int], setup: Setup, key: jax.Array,
 
     say(f"width {width}: {setup.steps} GD steps")
     trajectory, losses = train(apply_fn, params0, x, y, eta0, setup.steps, setup.checkpoints)
-    params_t = trajectory[-1]
-    theta_t, _ = ravel_pytree(params_t)
     r0 = math.sqrt(2.0 * losses[0])
 
     say(f"width {width}: K along the trajectory")
@@ -234,51 +232,16 @@ def run_width(width: int, draws: Sequence[int], setup: Setup, key: jax.Array,
     dist = [float(jnp.linalg.norm(ravel_pytree(p)[0] - theta0)) for p in trajectory]
 
     say(f"width {width}: Jacobian column norms")
-    col_sq0 = ravel_pytree(jacobian.column_sq_norms(apply_fn, params0, x,
-                                                    setup.example_batch))[0]
-    col_sq_t = ravel_pytree(jacobian.column_sq_norms(apply_fn, params_t, x,
-                                                     setup.example_batch))[0]
-    probs = mask_probs(col_sq0, theta0)
-    f_lin = jacobian.jvp_outputs(apply_fn, params_t, params_t, x)
-    f_lin_sq = float(jnp.sum(jnp.square(f_lin)))
-    np_col0 = np.asarray(col_sq0, np.float64)
-    np_colt = np.asarray(col_sq_t, np.float64)
-    np_theta0 = np.asarray(theta0, np.float64)
-    np_theta_t = np.asarray(theta_t, np.float64)
-    np_probs = np_col0 ** 0.5 * np.abs(np_theta0)
-    np_probs = np_probs / np_probs.sum()
-    # The first factors of the proof's chain (B.6), to see where the slack comes from.
-    with np.errstate(divide="ignore", invalid="ignore"):
-        sum_j0_theta0 = float(np.sum(np_col0 ** 0.5 * np.abs(np_theta0)))
-        sum_jt_over_j0 = float(np.sum(_safe_ratio(np_colt, np_col0 ** 0.5)))
-        sum_theta_ratio = float(np.sum(_safe_ratio(np_theta_t ** 2, np.abs(np_theta0))))
-
+    terms = _jacobian_terms(apply_fn, params0, trajectory[-1], x, setup.example_batch)
     # Masks held at once: at most ~2**26 floats of masks (16 masks at d = 4M, 4 at d = 17M).
     mask_batch = max(1, min(setup.mask_batch, (1 << 26) // d))
     rows = []
     for i, s in enumerate(draws):
         say(f"width {width}: Monte Carlo, s = {s}")
-        errs = np.asarray(lhs_monte_carlo(jax.random.fold_in(k_masks, i), apply_fn, params_t,
-                                          x, probs, int(s), num_masks, mask_batch),
-                          np.float64)
-        r = rhs(k, np_theta0, np_col0, r0, lmin, int(s))
-        rows.append({
-            "s": int(s), "density": s / d,
-            "lhs": float(errs.mean()), "lhs_stderr": float(errs.std(ddof=1) / math.sqrt(errs.size)),
-            "closed_form": closed_form(np_colt, np_theta_t, np_probs, f_lin_sq, int(s)),
-            "intermediate": intermediate_bound(np_colt, np_theta_t, np_probs, int(s)),
-            "product_bound": sum_j0_theta0 * sum_jt_over_j0 * sum_theta_ratio / s,
-            "rhs": r["rhs"],
-            "rhs_empirical_lmin": rhs(k, np_theta0, np_col0, r0, lmin_emp, int(s))["rhs"],
-        })
-    r = rhs(k, np_theta0, np_col0, r0, lmin, 1)
-    chain = {
-        "A": sum_j0_theta0, "A_bound": k * r["theta0_l1"],
-        "B": sum_jt_over_j0, "B_bound": r["F_J0"] * k ** 2,
-        "C": sum_theta_ratio,
-        "C_bound": (r["theta0_l1"] + r["F_theta0"] * 9.0 * k ** 4 * r0 ** 2 / lmin ** 2
-                    + 6.0 * math.sqrt(d) * k ** 3 * r0 / lmin),
-    }
+        errs = lhs_monte_carlo(jax.random.fold_in(k_masks, i), apply_fn, trajectory[-1], x,
+                               terms.probs, int(s), num_masks, mask_batch)
+        rows.append(_row(int(s), np.asarray(errs, np.float64), terms, k, r0, lmin, lmin_emp))
+    factors = rhs(k, terms.theta0, terms.col_sq0, r0, lmin, 1)
     return {
         "width": width, "d": d, "num_examples": setup.num_examples,
         "lambda_min": lmin, "lambda_max": lmax, "eta_critical": eta_crit,
@@ -289,8 +252,74 @@ def run_width(width: int, draws: Sequence[int], setup: Setup, key: jax.Array,
         "lipschitz_max": kinfo["lipschitz_max"],
         "theta_dist": dist[-1], "theta_dist_max": nan_max(dist),
         "theta_dist_bound": 3.0 * k * r0 / lmin,
-        "theta0_l1": r["theta0_l1"], "F_J0": r["F_J0"], "F_theta0": r["F_theta0"],
-        "f_lin_sq": f_lin_sq, "chain": chain, "rows": rows,
+        "theta0_l1": factors["theta0_l1"], "F_J0": factors["F_J0"],
+        "F_theta0": factors["F_theta0"], "f_lin_sq": terms.f_lin_sq,
+        "chain": _proof_chain(terms, factors, k, r0, lmin), "rows": rows,
+    }
+
+
+@dataclasses.dataclass(frozen=True)
+class _JacobianTerms:
+    """What the bounds need from J_0 = J(theta_0) and J_t = J(theta_t); arrays are (d,), flat
+    in ravel_pytree order, float64 on the host unless said otherwise."""
+    probs: jax.Array      # the mask probabilities (float32, on device) for the Monte Carlo
+    probs64: np.ndarray   # the same, recomputed in float64 for the closed forms
+    col_sq0: np.ndarray   # ||J_0^(k)||^2
+    col_sq_t: np.ndarray  # ||J_t^(k)||^2
+    theta0: np.ndarray
+    theta_t: np.ndarray
+    f_lin_sq: float       # ||J_t theta_t||^2
+    a: float              # sum_k ||J_0^(k)|| |theta_0k|        (A of the proof's chain)
+    b: float              # sum_k ||J_t^(k)||^2 / ||J_0^(k)||   (B)
+    c: float              # sum_k theta_tk^2 / |theta_0k|       (C)
+
+
+def _jacobian_terms(apply_fn: Callable, params0, params_t, x: jax.Array,
+                    batch_size: int) -> _JacobianTerms:
+    """Jacobian column norms at theta_0 and theta_t (per example chunk of `batch_size`), the
+    mask probabilities and the sums of the proof's chain."""
+    theta0, _ = ravel_pytree(params0)
+    theta_t, _ = ravel_pytree(params_t)
+    col_sq0 = ravel_pytree(jacobian.column_sq_norms(apply_fn, params0, x, batch_size))[0]
+    col_sq_t = ravel_pytree(jacobian.column_sq_norms(apply_fn, params_t, x, batch_size))[0]
+    f_lin = jacobian.jvp_outputs(apply_fn, params_t, params_t, x)
+    np_col0 = np.asarray(col_sq0, np.float64)
+    np_colt = np.asarray(col_sq_t, np.float64)
+    np_theta0 = np.asarray(theta0, np.float64)
+    np_theta_t = np.asarray(theta_t, np.float64)
+    scores = np_col0 ** 0.5 * np.abs(np_theta0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        b = float(np.sum(_safe_ratio(np_colt, np_col0 ** 0.5)))
+        c = float(np.sum(_safe_ratio(np_theta_t ** 2, np.abs(np_theta0))))
+    return _JacobianTerms(probs=mask_probs(col_sq0, theta0), probs64=scores / scores.sum(),
+                          col_sq0=np_col0, col_sq_t=np_colt, theta0=np_theta0,
+                          theta_t=np_theta_t, f_lin_sq=float(jnp.sum(jnp.square(f_lin))),
+                          a=float(np.sum(scores)), b=b, c=c)
+
+
+def _row(s: int, errs: np.ndarray, t: _JacobianTerms, k: float, r0: float, lmin: float,
+         lmin_emp: float) -> dict:
+    """The terms at one s from the Monte Carlo squared errors `errs` (num_masks,)."""
+    return {
+        "s": s, "density": s / t.theta0.size,
+        "lhs": float(errs.mean()), "lhs_stderr": float(errs.std(ddof=1) / math.sqrt(errs.size)),
+        "closed_form": closed_form(t.col_sq_t, t.theta_t, t.probs64, t.f_lin_sq, s),
+        "intermediate": intermediate_bound(t.col_sq_t, t.theta_t, t.probs64, s),
+        "product_bound": t.a * t.b * t.c / s,
+        "rhs": rhs(k, t.theta0, t.col_sq0, r0, lmin, s)["rhs"],
+        "rhs_empirical_lmin": rhs(k, t.theta0, t.col_sq0, r0, lmin_emp, s)["rhs"],
+    }
+
+
+def _proof_chain(t: _JacobianTerms, factors: dict, k: float, r0: float, lmin: float) -> dict:
+    """The proof's factors A, B, C (B.6) beside the bounds it puts on them, to see where the
+    RHS's slack comes from; `factors` is `rhs(...)` at s = 1."""
+    return {
+        "A": t.a, "A_bound": k * factors["theta0_l1"],
+        "B": t.b, "B_bound": factors["F_J0"] * k ** 2,
+        "C": t.c,
+        "C_bound": (factors["theta0_l1"] + factors["F_theta0"] * 9.0 * k ** 4 * r0 ** 2 / lmin ** 2
+                    + 6.0 * math.sqrt(factors["d"]) * k ** 3 * r0 / lmin),
     }
 
 

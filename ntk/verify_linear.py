@@ -7,17 +7,19 @@ and the results: docs/theory.md).
 
 Writes OUT/summary.json (a list of checks), OUT/summary.md (the same as a table),
 OUT/errors_vs_s.png and OUT/theorem44_vs_perturbation.png. Exits 1 when a statement that must
-hold fails (printing the numbers), 2 on bad flags; --report-only always exits 0.
+hold fails (printing the numbers), 2 on bad flags (nothing written); --report-only always
+exits 0.
 
 Checks marked `must_hold: false` are the paper's statements as printed where the proof has a
 wrong step (Lemma 4.2, Theorem 4.4) and the "factor d" claim of Section 4; they are measured and
 reported, and the repaired or exact statement beside each one must hold.
 
-The report framework (`Check`, the outputs, the CLI wrapper) is `ntk.report`.
+`Check`, the outputs and the runner are in `ntk.checks`.
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import functools
 import math
 import os
@@ -28,11 +30,12 @@ import jax.numpy as jnp
 import numpy as np
 from scipy import stats
 
-from ntk.report import (FLOAT_TOL, Z_MAX, Check, CliError, fail_on_error, make_parser,
-                        nan_max, parse_list, run_cli, z_score)
+from ntk.checks import (FLOAT_TOL, Z_MAX, Check, cli_main, fail_on_error, nan_max, parse_list,
+                        z_score)
 from sketchjax import theory as th
 from sketchjax.atomic import check_writable
 from sketchjax.data.random_data import sparse_batch
+from sketchjax.errors import check_int
 from sketchjax.inputs import chi_input
 from sketchjax.models import create_model
 from sketchjax.scorers import snip_scores, synflow_scores
@@ -40,14 +43,18 @@ from sketchjax.sketch import sketch_mask
 
 PROG = "python -m ntk.verify_linear"
 DEFAULT_OUT = os.path.join("results", "theory", "linear")
+# One key per use, folded from the seed in this order: the order fixes every number.
+KEY_NAMES = ("w0", "xtrain", "teacher", "noise", "xgiven", "scale", "b1", "b2", "l41", "ex",
+             "pert", "synflow", "snip", "chi", "pertmc")
 
 
 # ============================================================================================
-# The linear-model checks.
+# Flags.
 
-def parse_args(argv=None) -> argparse.Namespace:
-    """Flags -> validated namespace (CliError on anything wrong)."""
-    p = make_parser(PROG, "Check the linear-model statements of the paper numerically.")
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog=PROG, description="Check the linear-model statements of the paper numerically.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--dim", type=int, default=200, help="d, the number of weights")
     p.add_argument("--examples", type=int, default=50, help="n, the number of examples")
     group = p.add_mutually_exclusive_group()
@@ -67,94 +74,182 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--out", default=DEFAULT_OUT, help="output directory")
     p.add_argument("--report-only", action="store_true",
                    help="always exit 0, even when a statement fails")
-    args = p.parse_args(argv)
-    if args.dim < 2:
-        raise CliError(f"--dim must be >= 2; got {args.dim}")
-    if args.examples < 1:
-        raise CliError(f"--examples must be >= 1; got {args.examples}")
-    if args.samples < 16:
-        raise CliError(f"--samples must be >= 16; got {args.samples}")
-    if args.x_draws < 8:
-        raise CliError(f"--x-draws must be >= 8; got {args.x_draws}")
-    if args.steps < 0:
-        raise CliError(f"--steps must be >= 0; got {args.steps}")
+    return p
+
+
+def check_args(args: argparse.Namespace) -> argparse.Namespace:
+    """Check the values and parse the lists in place (SketchjaxError on a bad one)."""
+    check_int(args.dim, "--dim", 2)
+    check_int(args.examples, "--examples", 1)
+    check_int(args.samples, "--samples", 16)
+    check_int(args.x_draws, "--x-draws", 8)
+    check_int(args.steps, "--steps", 0)
     if args.densities is not None:
         dens = parse_list(args.densities, float, "--densities", 0.0, 5.0, low_open=True)
         args.draws = sorted({max(1, round(v * args.dim)) for v in dens})
     else:
         args.draws = parse_list(args.draws, int, "--draws", 1, 10_000_000)
     args.perturbations = parse_list(args.perturbations, float, "--perturbations", 0.0, 1e3)
-    check_writable(args.out, folder=True)   # SketchjaxError: one line, exit 2 (run_cli)
+    check_writable(args.out, folder=True)
     return args
 
 
-def run(args: argparse.Namespace):
-    """All checks and figures for the parsed flags."""
-    from tqdm import tqdm
+# ============================================================================================
+# The instance and the run.
 
-    d, n, draws = args.dim, args.examples, list(args.draws)
-    key = jax.random.key(args.seed)
-    keys = {name: jax.random.fold_in(key, i) for i, name in enumerate(
-        ["w0", "xtrain", "teacher", "noise", "xgiven", "scale", "b1", "b2", "l41", "ex",
-         "pert", "synflow", "snip", "chi", "pertmc"])}
-    checks: list[Check] = []
-    bar = tqdm(total=9, desc="verify_linear", unit="stage", file=sys.stderr)
+@dataclasses.dataclass(frozen=True)
+class _Instance:
+    """The linear model every check of a run shares (d weights, n examples)."""
+    w0: jax.Array          # (d,) initial weights, N(0, 1/d)
+    x_train: jax.Array     # (d, n) the independent data GD trained on (Lemma 4.3's X~)
+    w_gd: jax.Array        # (d,) w* from gradient descent on least squares
+    gd_loss: float         # the final least-squares loss
+    rel_change: float      # ||w* - w0|| / ||w0||
+    x_given: jax.Array     # (d, n) "given" data with unequal rows, so that p0 is far from uniform
+    p_given: jax.Array     # (d,) p0(x_given, w0)
+    base: dict             # the settings every check reports: d, n, seed
 
-    # ---------------------------------------------------------------- the instance
+
+def _make_instance(keys: dict, args: argparse.Namespace) -> _Instance:
+    """w0, a least-squares w* from GD on independent data X (d, n), and the given data."""
+    d, n = args.dim, args.examples
     w0 = jax.random.normal(keys["w0"], (d,), jnp.float32) / math.sqrt(d)
     x_train = th.gaussian_data(keys["xtrain"], d, n)
     teacher = jax.random.normal(keys["teacher"], (d,), jnp.float32) / math.sqrt(d)
     y = x_train.T @ teacher + 0.05 * jax.random.normal(keys["noise"], (n,), jnp.float32)
     w_gd, gd_info = _least_squares_gd(x_train, y, w0, args.steps)
-    rel_change = float(jnp.linalg.norm(w_gd - w0) / jnp.linalg.norm(w0))
-    # "Given" data with unequal rows, so that p0 is far from uniform.
     x_given = th.gaussian_data(keys["xgiven"], d, n) * jnp.exp(
         0.5 * jax.random.normal(keys["scale"], (d, 1), jnp.float32))
-    base = {"d": d, "n": n, "seed": args.seed}
-    bar.update()
+    return _Instance(w0=w0, x_train=x_train, w_gd=w_gd, gd_loss=gd_info["loss"],
+                     rel_change=float(jnp.linalg.norm(w_gd - w0) / jnp.linalg.norm(w0)),
+                     x_given=x_given, p_given=th.p0(x_given, w0),
+                     base={"d": d, "n": n, "seed": args.seed})
 
-    # ---------------------------------------------------------------- B.1: unbiasedness
-    p_given = th.p0(x_given, w0)
+
+def _least_squares_gd(x, y, w0, steps: int):
+    """GD on 1/2 ||X^T w - y||^2 from w0 with step 1/lambda_max(X X^T): (w*, info)."""
+    lr = 1.0 / float(jnp.linalg.eigvalsh(x.T @ x)[-1])
+
+    @jax.jit
+    def run(w):
+        return jax.lax.fori_loop(0, steps, lambda _, v: v - lr * (x @ (x.T @ v - y)), w)
+    w = run(w0)
+    return w, {"loss": float(0.5 * jnp.sum(jnp.square(x.T @ w - y))), "lr": lr}
+
+
+def run(args: argparse.Namespace):
+    """All checks and figures for the validated flags."""
+    from tqdm import tqdm
+
+    key = jax.random.key(args.seed)
+    keys = {name: jax.random.fold_in(key, i) for i, name in enumerate(KEY_NAMES)}
+    bar = tqdm(total=9, desc="verify_linear", unit="stage", file=sys.stderr)
+    inst = _make_instance(keys, args)
+    bar.update()
+    checks = _check_unbiased(keys["b1"], inst, args)
+    bar.update()
+    checks += _check_given_x(keys["b2"], keys["l41"], inst, args)
+    bar.update()
+    ex = _expectations_over_x(keys["ex"], inst.w0, inst.w_gd, args.examples, args.draws,
+                              args.x_draws)
+    bar.update()
+    # The s at which the single-s checks and the perturbation figure are evaluated.
+    s_ref = min(args.draws, key=lambda s: abs(s - 10))
+    checks += _check_lemma42(ex, s_ref, inst, args)
+    gd_checks, gd_ratio = _check_theorem44_gd(ex, s_ref, inst, args)
+    checks += gd_checks
+    g = jax.random.normal(keys["pert"], (args.dim,), jnp.float32) / math.sqrt(args.dim)
+    pert_checks, pert_rows = _check_theorem44_perturbations(keys["pertmc"], g, s_ref, gd_ratio,
+                                                           inst, args)
+    checks += pert_checks
+    bar.update()
+    checks += _check_lemma45(ex, s_ref, inst, args)
+    checks += _check_factor_d(ex, s_ref, inst, args)
+    bar.update()
+    checks += _check_synflow(keys["synflow"], args.dim, args.examples, inst.base)
+    bar.update()
+    checks += _check_chi(keys["chi"], inst.base)
+    bar.update()
+    checks += _check_snip(keys["snip"], args.dim, args.examples, inst.base)
+    bar.update()
+    bar.close()
+
+    figures = {
+        "errors_vs_s.png": _plot_errors(ex, inst.w0, inst.w_gd, args.examples, args.dim),
+        "theorem44_vs_perturbation.png": _plot_perturbations(inst.w0, g, inst.w_gd,
+                                                             args.examples, pert_rows, s_ref),
+    }
+    return (checks, figures, "Linear-model checks (Sections 3-6, Appendix B)",
+            _preamble(inst, args), "")
+
+
+def _preamble(inst: _Instance, args: argparse.Namespace) -> str:
+    """The paragraph above the table: the instance and the Monte Carlo sizes."""
+    return (f"d = {args.dim} weights, n = {args.examples} examples, seed {args.seed}; "
+            f"w0 ~ N(0, 1/d); w* from {args.steps} GD steps on least squares (||w*-w0||/||w0|| = "
+            f"{inst.rel_change:.3g}, final loss {inst.gd_loss:.3g}); Monte Carlo: "
+            f"{args.samples} masks per estimate on a given X, {args.x_draws} draws of X "
+            f"x 64 masks for E_X E_m; z = (MC - exact)/SE; rel_change = ||w*-w0||/||w0||. "
+            f"`must hold = no`: the "
+            f"paper's statement as printed, reported with the measured ratio.")
+
+
+# ============================================================================================
+# Given X: Appendix B.1, B.2, Lemmas 4.1 and 4.3.
+
+def _check_unbiased(key, inst: _Instance, args: argparse.Namespace) -> list[Check]:
+    """B.1: the sketched features are unbiased, at the smallest, middle and largest s."""
+    draws = args.draws
     s_b1 = sorted({draws[0], draws[len(draws) // 2], draws[-1]})
     per_s = []
     for i, s in enumerate(s_b1):
-        feats = th.monte_carlo_features(jax.random.fold_in(keys["b1"], i), x_given, w_gd,
-                                        p_given, s, args.samples)
+        feats = th.monte_carlo_features(jax.random.fold_in(key, i), inst.x_given, inst.w_gd,
+                                        inst.p_given, s, args.samples)
         mean, se = th.mean_and_stderr(feats)
-        z = np.abs(np.asarray((mean - x_given.T @ w_gd) / se))
+        z = np.abs(np.asarray((mean - inst.x_given.T @ inst.w_gd) / se))
         per_s.append({"s": s, "max_abs_z": float(z.max())})
     worst = nan_max(r["max_abs_z"] for r in per_s)
-    checks.append(Check(
+    return [Check(
         "B.1", "E_m[X^T(w* . m)] = X^T w*: Monte Carlo mean within 4 SE, every coordinate",
         worst <= Z_MAX, worst, Z_MAX,
-        settings={**base, "s": s_b1, "masks": args.samples, "w*": "GD"},
-        note="measured = max |z| over coordinates and s", details=per_s))
-    bar.update()
+        settings={**inst.base, "s": s_b1, "masks": args.samples, "w*": "GD"},
+        note="measured = max |z| over coordinates and s", details=per_s)]
 
-    # ---------------------------------------------------------------- B.2 / 4.3 / 4.1
+
+def _given_x_rows(key_b2, key_41, inst: _Instance, args: argparse.Namespace):
+    """Per s: E_m E(m) by Monte Carlo and exactly, for GD w* with p from other data (B.2,
+    Lemma 4.3) and for w* = w0 with p0 (Lemma 4.1). Returns (rows_b2, rows_41)."""
+    x, x_train, w0, w_gd, p_given = inst.x_given, inst.x_train, inst.w0, inst.w_gd, inst.p_given
     p_tilde = th.p0(x_train, w0)         # Lemma 4.3: p from (X~, w0), error on (X, w*)
     rows_b2, rows_41 = [], []
-    for i, s in enumerate(draws):
-        errs = th.monte_carlo_errors(jax.random.fold_in(keys["b2"], i), x_given, w_gd, p_tilde,
-                                     s, args.samples)
+    for i, s in enumerate(args.draws):
+        errs = th.monte_carlo_errors(jax.random.fold_in(key_b2, i), x, w_gd, p_tilde, s,
+                                     args.samples)
         mean, se = th.mean_and_stderr(errs)
-        exact = float(th.expected_error(x_given, w_gd, p_tilde, s))
-        bound = float(th.lemma43_bound(x_given, x_train, w0, w_gd, s))
+        exact = float(th.expected_error(x, w_gd, p_tilde, s))
+        bound = float(th.lemma43_bound(x, x_train, w0, w_gd, s))
         rows_b2.append({"s": s, "mc": float(mean), "se": float(se), "exact": exact,
                         "z": z_score(mean, se, exact), "lemma43_bound": bound})
-        errs = th.monte_carlo_errors(jax.random.fold_in(keys["l41"], i), x_given, w0, p_given,
-                                     s, args.samples)
+        errs = th.monte_carlo_errors(jax.random.fold_in(key_41, i), x, w0, p_given, s,
+                                     args.samples)
         mean, se = th.mean_and_stderr(errs)
-        exact41 = float(th.lemma41_expected_error(x_given, w0, s))
+        exact41 = float(th.lemma41_expected_error(x, w0, s))
         rows_41.append({"s": s, "mc": float(mean), "se": float(se), "exact": exact41,
                         "z": z_score(mean, se, exact41),
-                        "b2_form": float(th.expected_error(x_given, w0, p_given, s))})
+                        "b2_form": float(th.expected_error(x, w0, p_given, s))})
+    return rows_b2, rows_41
+
+
+def _check_given_x(key_b2, key_41, inst: _Instance, args: argparse.Namespace) -> list[Check]:
+    """B.2 and Lemma 4.3 (p from other data), Lemma 4.1 (w* = w0), all on the given X."""
+    rows_b2, rows_41 = _given_x_rows(key_b2, key_41, inst, args)
+    base, draws = inst.base, args.draws
     zb2 = nan_max(abs(r["z"]) for r in rows_b2)
-    checks.append(Check(
+    checks = [Check(
         "B.2/4.3", "E_m E(m) = (1/s) sum_k ||X_(k)||^2 w*_k^2/p_k - (1/s)||X^T w*||^2 (exact), "
         "p = p0(X~, w0) from other data: closed form vs Monte Carlo",
         zb2 <= Z_MAX, zb2, Z_MAX, settings={**base, "s": draws, "masks": args.samples},
-        note="measured = max |z| over s", details=rows_b2))
+        note="measured = max |z| over s", details=rows_b2)]
     # The worst s (the first nan, if any, so that it fails the check).
     w43 = rows_b2[int(np.argmax([r["exact"] / r["lemma43_bound"] for r in rows_b2]))]
     checks.append(Check(
@@ -175,40 +270,51 @@ def run(args: argparse.Namespace):
         "4.1=B.2", "Lemma 4.1's closed form equals B.2's with w* = w0, p = p0",
         rel41 <= FLOAT_TOL, rel41, FLOAT_TOL, settings={**base, "s": draws},
         note="measured = max relative difference"))
-    bar.update()
+    return checks
 
-    # ---------------------------------------------------------------- expectations over X
-    ex = _expectations_over_x(keys["ex"], w0, w_gd, n, draws, args.x_draws)
-    bar.update()
-    s_ref = min(draws, key=lambda s: abs(s - 10))
-    row_ref = next(r for r in ex if r["s"] == s_ref)
 
-    # Lemma 4.2 as printed, and its exact value.
+# ============================================================================================
+# Expectations over X ~ N(0, 1/n): Lemmas 4.2 and 4.5, Theorem 4.4, the factor d.
+# `ex` holds one row per s: Monte Carlo E_X E_m (mean, SE) for w* = w0 and GD w*, with p0 and
+# with uniform masks, and E_X of the hard top-s mask's error (`_expectations_over_x`).
+
+def _check_lemma42(ex: list[dict], s_ref: int, inst: _Instance,
+                   args: argparse.Namespace) -> list[Check]:
+    """Lemma 4.2 as printed (fails), its exact value and its corrected bound."""
+    w0, n, base = inst.w0, args.examples, inst.base
     l42 = [{"s": r["s"], "mc": r["w0_p0"], "se": r["w0_p0_se"],
             "exact": float(th.lemma42_expected_error(w0, r["s"], n)),
             "paper_bound": float(th.lemma42_bound(w0, r["s"]))} for r in ex]
     ref = next(r for r in l42 if r["s"] == s_ref)
-    checks.append(Check(
+    checks = [Check(
         "4.2", "X ~ N(0, 1/n): E_X E_m E(m) <= ||w0||^2 / s (as printed)",
         all(r["mc"] <= r["paper_bound"] for r in l42), ref["mc"], ref["paper_bound"],
         must_hold=False, settings={**base, "s": s_ref, "x_draws": args.x_draws},
         note="the proof uses (sum_k a_k)^2 <= sum_k a_k^2 for a_k >= 0, which is reversed; "
              "the exact value is (c_n/s)(||w0||_1^2 - ||w0||^2), about (2/pi)(d-1) times "
-             "the bound for Gaussian w0", details=l42))
+             "the bound for Gaussian w0", details=l42)]
     z42 = nan_max(abs(z_score(r["mc"], r["se"], r["exact"])) for r in l42)
     checks.append(Check(
         "4.2-exact", "X ~ N(0, 1/n): E_X E_m E(m) = (c_n/s)(||w0||_1^2 - ||w0||_2^2), "
         "c_n = (E||X_(k)||)^2 (derived from Lemma 4.1): formula vs Monte Carlo over X and m",
-        z42 <= Z_MAX, z42, Z_MAX, settings={**base, "s": draws, "x_draws": args.x_draws},
+        z42 <= Z_MAX, z42, Z_MAX, settings={**base, "s": args.draws, "x_draws": args.x_draws},
         note="measured = max |z| over s"))
     r42c = nan_max(r["exact"] * r["s"] / float(jnp.sum(jnp.abs(w0)) ** 2 - jnp.sum(w0 ** 2))
-                for r in l42)
+                   for r in l42)
     checks.append(Check(
         "4.2-corrected", "X ~ N(0, 1/n): E_X E_m E(m) <= (||w0||_1^2 - ||w0||_2^2)/s",
-        r42c <= 1.0 + FLOAT_TOL, r42c, 1.0, settings={**base, "s": draws},
+        r42c <= 1.0 + FLOAT_TOL, r42c, 1.0, settings={**base, "s": args.draws},
         note="measured = exact / bound (= c_n < 1)"))
+    return checks
 
-    # Theorem 4.4 for w* from gradient descent.
+
+def _check_theorem44_gd(ex: list[dict], s_ref: int, inst: _Instance,
+                        args: argparse.Namespace) -> tuple[list[Check], float]:
+    """Theorem 4.4 for w* from gradient descent: as printed, and its exact value.
+
+    Returns the checks and exact / corrected bound at s_ref (for "4.4-corrected").
+    """
+    w0, w_gd, n, base = inst.w0, inst.w_gd, args.examples, inst.base
     t44 = [{"s": r["s"], "mc": r["gd_p0"], "se": r["gd_p0_se"],
             "exact": float(th.theorem44_expected_error(w0, w_gd, r["s"], n)),
             "paper_bound": float(th.theorem44_bound(w0, w_gd, r["s"])),
@@ -216,28 +322,36 @@ def run(args: argparse.Namespace):
            for r in ex]
     ref = next(r for r in t44 if r["s"] == s_ref)
     gd_settings = {**base, "w*": "GD", "steps": args.steps,
-                   "rel_change": rel_change, "s": s_ref, "x_draws": args.x_draws}
-    checks.append(Check(
+                   "rel_change": inst.rel_change, "s": s_ref, "x_draws": args.x_draws}
+    checks = [Check(
         "4.4/GD", "E_X E_m E(m) <= (1/s)||w0||_1(||w*-w0||^2/||w0||_inf + 2||w*-w0||_1 + "
         "||w0||_1) (as printed), w* from gradient descent",
         ref["exact"] <= ref["paper_bound"], ref["exact"], ref["paper_bound"], must_hold=False,
         settings=gd_settings,
         note="measured = exact E_X E_m (formula checked by 4.4-exact); the proof bounds "
              "sum_k (w*_k-w0_k)^2/|w0_k| by ||w*-w0||^2/||w0||_inf, the wrong direction",
-        details=t44))
+        details=t44)]
     z44 = nan_max(abs(z_score(r["mc"], r["se"], r["exact"])) for r in t44)
     checks.append(Check(
         "4.4-exact", "E_X E_m E(m) = (c_n/s)(||w0||_1 sum_k w*_k^2/|w0_k| - ||w*||^2) "
         "(derived from B.2): formula vs Monte Carlo over X and m, w* from GD",
-        z44 <= Z_MAX, z44, Z_MAX, settings={**base, "s": draws, "x_draws": args.x_draws},
+        z44 <= Z_MAX, z44, Z_MAX, settings={**base, "s": args.draws, "x_draws": args.x_draws},
         note="measured = max |z| over s"))
+    return checks, ref["exact"] / ref["corrected_bound"]
 
-    # Theorem 4.4 for synthetic perturbations, exact E_X E_m plus a Monte Carlo check each.
-    g = jax.random.normal(keys["pert"], (d,), jnp.float32) / math.sqrt(d)
-    corrected_ratios = [ref["exact"] / ref["corrected_bound"]]
-    pert_rows = []
+
+def _check_theorem44_perturbations(key, g, s_ref: int, gd_ratio: float, inst: _Instance,
+                                   args: argparse.Namespace) -> tuple[list[Check], list[dict]]:
+    """Theorem 4.4 for w* = w0 + eps g, g (d,) ~ N(0, 1/d): as printed per eps, the exact
+    E_X E_m against Monte Carlo, and the corrected bound (with GD's `gd_ratio`).
+
+    Returns the checks and one row per eps (for the figure).
+    """
+    w0, n, base = inst.w0, args.examples, inst.base
+    corrected_ratios = [gd_ratio]
+    pert_rows, checks = [], []
     w_stars = jnp.stack([w0 + eps * g for eps in args.perturbations])
-    mcs, ses = _ex_monte_carlo(keys["pertmc"], w0, w_stars, n, s_ref, args.x_draws)
+    mcs, ses = _ex_monte_carlo(key, w0, w_stars, n, s_ref, args.x_draws)
     for j, eps in enumerate(args.perturbations):
         w_star = w_stars[j]
         exact = float(th.theorem44_expected_error(w0, w_star, s_ref, n))
@@ -267,19 +381,23 @@ def run(args: argparse.Namespace):
         worst_c <= 1.0 + FLOAT_TOL, worst_c, 1.0,
         settings={**base, "eps": args.perturbations, "s": s_ref},
         note="measured = max exact / bound; Theorem 4.4 with the proof's step repaired"))
-    bar.update()
+    return checks, pert_rows
 
-    # ---------------------------------------------------------------- Lemma 4.5 (uniform)
+
+def _check_lemma45(ex: list[dict], s_ref: int, inst: _Instance,
+                   args: argparse.Namespace) -> list[Check]:
+    """Lemma 4.5 (uniform masks, GD w*): the exact value, the bound, its expanded form."""
+    w0, w_gd, base = inst.w0, inst.w_gd, inst.base
     l45 = [{"s": r["s"], "mc": r["gd_uni"], "se": r["gd_uni_se"],
             "exact": float(th.lemma45_expected_error(w_gd, r["s"])),
             "bound": float(th.lemma45_bound(w_gd, r["s"])),
             "expanded": float(th.lemma45_bound_expanded(w0, w_gd, r["s"]))} for r in ex]
     z45 = nan_max(abs(z_score(r["mc"], r["se"], r["exact"])) for r in l45)
-    checks.append(Check(
+    checks = [Check(
         "4.5-exact", "uniform mask (m_i = d/s per draw): E_X E_m E(m) = ((d-1)/s)||w*||^2 "
         "(derived): formula vs Monte Carlo, w* from GD", z45 <= Z_MAX, z45, Z_MAX,
-        settings={**base, "s": draws, "x_draws": args.x_draws},
-        note="measured = max |z| over s", details=l45))
+        settings={**base, "s": args.draws, "x_draws": args.x_draws},
+        note="measured = max |z| over s", details=l45)]
     ref = next(r for r in l45 if r["s"] == s_ref)
     checks.append(Check(
         "4.5", "uniform mask: E_X E_m E(m) <= (d/s)||w*||^2, w* from GD",
@@ -289,11 +407,20 @@ def run(args: argparse.Namespace):
     rel45 = nan_max(abs(r["expanded"] - r["bound"]) / r["bound"] for r in l45)
     checks.append(Check(
         "4.5=", "(d/s)||w*||^2 = (d/s)(||w*-w0||^2 + 2 w*^T w0) - (d/s)||w0||^2",
-        rel45 <= FLOAT_TOL, rel45, FLOAT_TOL, settings={**base, "s": draws},
+        rel45 <= FLOAT_TOL, rel45, FLOAT_TOL, settings={**base, "s": args.draws},
         note="measured = max relative difference"))
-    # The factor d: bounds and actual errors, for w* = w0 and for GD w*.
+    return checks
+
+
+def _check_factor_d(ex: list[dict], s_ref: int, inst: _Instance,
+                    args: argparse.Namespace) -> list[Check]:
+    """Section 4's factor d between Lemma 4.5's and Theorem 4.4's bounds, for w* = w0 and GD
+    w* (as printed), and the factor d against Lemma 4.2's bound."""
+    w0, d, base = inst.w0, args.dim, inst.base
+    row_ref = next(r for r in ex if r["s"] == s_ref)
+    checks = []
     for name, w_star, sk, un in (("w*=w0", w0, "w0_p0", "w0_uni"),
-                                 ("w*=GD", w_gd, "gd_p0", "gd_uni")):
+                                 ("w*=GD", inst.w_gd, "gd_p0", "gd_uni")):
         b45 = float(th.lemma45_bound(w_star, s_ref))
         b44 = float(th.theorem44_bound(w0, w_star, s_ref))
         actual = row_ref[un] / row_ref[sk]
@@ -312,41 +439,11 @@ def run(args: argparse.Namespace):
         abs(float(th.lemma45_bound(w0, s_ref)) / b42 - d) <= FLOAT_TOL * d,
         float(th.lemma45_bound(w0, s_ref)) / b42, float(d), settings={**base, "s": s_ref},
         note="where the paper's factor d comes from; Lemma 4.2 itself does not hold"))
-    bar.update()
-
-    # ---------------------------------------------------------------- Sections 5 and 6
-    checks.extend(_check_synflow(keys["synflow"], d, n, base))
-    bar.update()
-    checks.extend(_check_chi(keys["chi"], base))
-    bar.update()
-    checks.extend(_check_snip(keys["snip"], d, n, base))
-    bar.update()
-    bar.close()
-
-    figures = {
-        "errors_vs_s.png": _plot_errors(ex, w0, w_gd, n, d),
-        "theorem44_vs_perturbation.png": _plot_perturbations(w0, g, w_gd, n, pert_rows, s_ref),
-    }
-    preamble = (f"d = {d} weights, n = {n} examples, seed {args.seed}; w0 ~ N(0, 1/d); "
-                f"w* from {args.steps} GD steps on least squares (||w*-w0||/||w0|| = "
-                f"{rel_change:.3g}, final loss {gd_info['loss']:.3g}); Monte Carlo: "
-                f"{args.samples} masks per estimate on a given X, {args.x_draws} draws of X "
-                f"x 64 masks for E_X E_m; z = (MC - exact)/SE; rel_change = ||w*-w0||/||w0||. "
-                f"`must hold = no`: the "
-                f"paper's statement as printed, reported with the measured ratio.")
-    return checks, figures, "Linear-model checks (Sections 3-6, Appendix B)", preamble, ""
+    return checks
 
 
-def _least_squares_gd(x, y, w0, steps: int):
-    """GD on 1/2 ||X^T w - y||^2 from w0 with step 1/lambda_max(X X^T): (w*, info)."""
-    lr = 1.0 / float(jnp.linalg.eigvalsh(x.T @ x)[-1])
-
-    @jax.jit
-    def run(w):
-        return jax.lax.fori_loop(0, steps, lambda _, v: v - lr * (x @ (x.T @ v - y)), w)
-    w = run(w0)
-    return w, {"loss": float(0.5 * jnp.sum(jnp.square(x.T @ w - y))), "lr": lr}
-
+# ============================================================================================
+# Monte Carlo over X ~ N(0, 1/n) and masks.
 
 MASKS_PER_X = 64
 
@@ -408,6 +505,9 @@ def _expectations_over_x(key, w0, w_gd, n, draws, num_x):
         rows.append(row)
     return rows
 
+
+# ============================================================================================
+# Sections 5 and 6: the library's scorers and inputs.
 
 SYNFLOW_STATEMENT = ("SynFlow on the linear model with input x_i = ||X_(i)|| gives scores "
                      "||X_(i)|| |w_i| (= p0 once normalised), through the library's scorer")
@@ -571,7 +671,7 @@ def _plot_perturbations(w0, g, w_gd, n, pert_rows, s):
 
 def main(argv=None) -> int:
     """Entry point of `python -m ntk.verify_linear`; returns the exit status."""
-    return run_cli(PROG, parse_args, run, argv)
+    return cli_main(PROG, build_parser(), check_args, run, argv)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ LHS of Theorem 7.2 by Monte Carlo over masks of Algorithm 1, its exact value, th
 bound of the proof (Lemma 4.3), the printed RHS, K, R_0, lambda_min and the step
 ||theta_t - theta_0|| <= 3 K R_0 / lambda_min. Writes OUT/summary.json, OUT/summary.md,
 OUT/theorem72_vs_s.png and OUT/theorem72_vs_width.png. Exit 1 if a statement fails, 2 on bad
-flags; --report-only always exits 0.
+flags (nothing written); --report-only always exits 0.
 """
 from __future__ import annotations
 
@@ -22,17 +22,18 @@ import time
 
 import numpy as np
 
-from ntk.report import (FLOAT_TOL, Z_MAX, Check, CliError, fmt, make_parser, parse_list, run_cli,
-                        z_score)
+from ntk.checks import FLOAT_TOL, Z_MAX, Check, cli_main, fmt, parse_list, z_score
 from sketchjax.atomic import check_writable
+from sketchjax.errors import SketchjaxError, check_int
 
 PROG = "python -m ntk.verify_theorem72"
 DEFAULT_OUT = os.path.join("results", "theory", "theorem72")
 
 
-def parse_args(argv=None) -> argparse.Namespace:
-    """Flags -> validated namespace (CliError on anything wrong)."""
-    p = make_parser(PROG, "Check Theorem 7.2 (NTK regime) numerically.")
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog=PROG, description="Check Theorem 7.2 (NTK regime) numerically.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--widths", default="256,1024,4096",
                    help="comma-separated hidden widths N (every hidden layer)")
     group = p.add_mutually_exclusive_group()
@@ -52,7 +53,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--out", default=DEFAULT_OUT, help="output directory")
     p.add_argument("--report-only", action="store_true",
                    help="always exit 0, even when a statement fails")
-    args = p.parse_args(argv)
+    return p
+
+
+def check_args(args: argparse.Namespace) -> argparse.Namespace:
+    """Check the values and parse the lists in place (SketchjaxError on a bad one)."""
     args.widths = parse_list(args.widths, int, "--widths", 1, 1 << 16)
     if args.draws is not None:
         args.draws = parse_list(args.draws, int, "--draws", 1, 100_000_000)
@@ -63,12 +68,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     for name, value, low in (("--samples", args.samples, 16), ("--steps", args.steps, 1),
                              ("--examples", args.examples, 2), ("--input-dim", args.input_dim, 1),
                              ("--depth", args.depth, 1)):
-        if value < low:
-            raise CliError(f"{name} must be >= {low}; got {value}")
+        check_int(value, name, low)
     if not 0.0 < args.lr_fraction <= 1.0:
-        raise CliError(f"--lr-fraction must be in (0, 1] (the theorem needs eta0 <= "
-                       f"eta_critical); got {args.lr_fraction}")
-    check_writable(args.out, folder=True)   # SketchjaxError: one line, exit 2 (run_cli)
+        raise SketchjaxError(f"--lr-fraction must be in (0, 1] (the theorem needs eta0 <= "
+                             f"eta_critical); got {args.lr_fraction}")
+    check_writable(args.out, folder=True)
     return args
 
 
@@ -79,7 +83,8 @@ def _draws_for(d: int, args) -> list[int]:
 
 
 def run(args: argparse.Namespace):
-    """All widths: checks, figures, title, preamble and the extra markdown tables."""
+    """All widths for the validated flags: checks, figures, title, preamble and the extra
+    markdown tables."""
     import jax
     from tqdm import tqdm
 
@@ -171,6 +176,14 @@ def _checks_for(res: dict, args, setup) -> list[Check]:
 
 
 def _tables(results: list[dict]) -> str:
+    """The markdown after the checks: per-width terms, per-(width, s) bounds, the proof's slack
+    factor by factor, and the scaling in N and s."""
+    lines = (_terms_table(results) + _bounds_table(results) + _slack_table(results)
+             + _scaling_lines(results))
+    return "\n".join(lines) + "\n"
+
+
+def _terms_table(results: list[dict]) -> list[str]:
     lines = ["### Measured terms per width", "",
              "| N | d | lambda_min analytic / empirical | eta0 / eta_crit | R_0 | K | "
              r"max \|J\|_F | Lipschitz ratio | \|theta_t - theta_0\| | 3 K R_0 / lambda_min | "
@@ -183,10 +196,14 @@ def _tables(results: list[dict]) -> str:
             f"{fmt(r['R0'])} | {fmt(r['K'])} | {fmt(r['jacobian_fro_max'])} | "
             f"{fmt(r['lipschitz_max'])} | {fmt(r['theta_dist'])} | "
             f"{fmt(r['theta_dist_bound'])} | {fmt(r['loss_final'], 3)} | {r['seconds']:.0f} |")
-    lines += ["", "### LHS, intermediate bound and RHS per width and s", "",
-              "| N | s | s/d | LHS (MC) +- SE | closed form | intermediate | RHS | "
-              "intermediate / LHS | RHS / LHS | s * LHS |",
-              "|---|---|---|---|---|---|---|---|---|---|"]
+    return lines
+
+
+def _bounds_table(results: list[dict]) -> list[str]:
+    lines = ["", "### LHS, intermediate bound and RHS per width and s", "",
+             "| N | s | s/d | LHS (MC) +- SE | closed form | intermediate | RHS | "
+             "intermediate / LHS | RHS / LHS | s * LHS |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
         for row in r["rows"]:
             lines.append(
@@ -195,16 +212,20 @@ def _tables(results: list[dict]) -> str:
                 f"{fmt(row['intermediate'])} | {fmt(row['rhs'], 3)} | "
                 f"{fmt(row['intermediate'] / row['lhs'], 3)} | {fmt(row['rhs'] / row['lhs'], 3)}"
                 f" | {fmt(row['s'] * row['lhs'])} |")
-    lines += ["", "### Where the RHS's slack comes from (proof of Theorem 7.2, Appendix B.6)", "",
-              "The proof bounds (1/s) sum_k a_k b_k c_k (the intermediate bound, with a_k = "
-              "sum_j ||J_0^(j)|| |theta_0j|, b_k = ||J_t^(k)||^2/||J_0^(k)||, c_k = "
-              "theta_tk^2/|theta_0k|) by the product of sums (1/s) A B C, then A <= K "
-              "||theta_0||_1, B <= F(J_0) K^2, C <= ||theta_0||_1 + F(theta_0) 9 K^4 R_0^2/"
-              "lambda_min^2 + 6 sqrt(d) K^3 R_0/lambda_min. Factor by factor (bound / measured):",
-              "",
-              r"| N | product of sums / intermediate | K \|theta_0\|_1 / A | F(J_0) K^2 / B | "
-              "C bound / C | RHS / intermediate |",
-              "|---|---|---|---|---|---|"]
+    return lines
+
+
+def _slack_table(results: list[dict]) -> list[str]:
+    lines = ["", "### Where the RHS's slack comes from (proof of Theorem 7.2, Appendix B.6)", "",
+             "The proof bounds (1/s) sum_k a_k b_k c_k (the intermediate bound, with a_k = "
+             "sum_j ||J_0^(j)|| |theta_0j|, b_k = ||J_t^(k)||^2/||J_0^(k)||, c_k = "
+             "theta_tk^2/|theta_0k|) by the product of sums (1/s) A B C, then A <= K "
+             "||theta_0||_1, B <= F(J_0) K^2, C <= ||theta_0||_1 + F(theta_0) 9 K^4 R_0^2/"
+             "lambda_min^2 + 6 sqrt(d) K^3 R_0/lambda_min. Factor by factor (bound / measured):",
+             "",
+             r"| N | product of sums / intermediate | K \|theta_0\|_1 / A | F(J_0) K^2 / B | "
+             "C bound / C | RHS / intermediate |",
+             "|---|---|---|---|---|---|"]
     for r in results:
         c = r["chain"]
         row = r["rows"][0]
@@ -212,6 +233,12 @@ def _tables(results: list[dict]) -> str:
             f"| {r['width']} | {fmt(row['product_bound'] / row['intermediate'], 3)} | "
             f"{fmt(c['A_bound'] / c['A'], 3)} | {fmt(c['B_bound'] / c['B'], 3)} | "
             f"{fmt(c['C_bound'] / c['C'], 3)} | {fmt(row['rhs'] / row['intermediate'], 3)} |")
+    return lines
+
+
+def _scaling_lines(results: list[dict]) -> list[str]:
+    """Log-log slopes of LHS and RHS across widths (per row of s), and of LHS across s."""
+    lines = []
     if len(results) >= 2:
         lines += ["", "### Scaling", ""]
         num = min(len(r["rows"]) for r in results)
@@ -227,7 +254,7 @@ def _tables(results: list[dict]) -> str:
             slope = np.polyfit(np.log([row["s"] for row in r["rows"]]),
                                np.log([row["lhs"] for row in r["rows"]]), 1)[0]
             lines.append(f"- N = {r['width']}: LHS ~ s^{slope:.3f} (the theorem: 1/s).")
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 def _row_label(results, i) -> str:
@@ -300,7 +327,7 @@ def _plot_vs_width(results):
 
 def main(argv=None) -> int:
     """Entry point of `python -m ntk.verify_theorem72`; returns the exit status."""
-    return run_cli(PROG, parse_args, run, argv)
+    return cli_main(PROG, build_parser(), check_args, run, argv)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,9 @@ command-line tools read their choices from, imports without jax):
 - models: `init_model`, `create_model`, `model_spec`, `MODEL_NAMES`;
 - scores and selections: the scorers, `select`, `threshold_mask`, `layerwise_sample_mask`,
   `sketch_mask` (Algorithm 1), `kth_smallest`, and the one count rule `kept_count`;
-- pruning: `PruneConfig`, `prune` (the loop on a model), `IMPConfig`, `run_imp`;
+- methods (`sketchjax.methods`, one dataclass each): `SynFlow`, `SNIP`, `GraSP`, `Magnitude`,
+  `Random`, `IMP`, and `methods` itself (the registry: `register` adds your own);
+- pruning: `prune` (the loop on a model), `run_imp` (the IMP search);
 - mask files: `Mask`, `save_mask`, `load_mask`, `validate_mask`, and `MaskSpec` /
   `make_mask` (masks named by their config, computed once);
 - training: `TrainConfig`, `plan_run`, `train`, `TrainOverrides`, `train_from_mask`.
@@ -27,14 +29,16 @@ _EXPORTS = {
     "MODEL_NAMES": "sketchjax.models.registry", "ModelBundle": "sketchjax.models.registry",
     "create_model": "sketchjax.models.registry", "init_model": "sketchjax.models.registry",
     "model_spec": "sketchjax.models.registry",
-    "PruneConfig": "sketchjax.pruning", "prune": "sketchjax.pruning",
+    "SynFlow": "sketchjax.methods", "SNIP": "sketchjax.methods", "GraSP": "sketchjax.methods",
+    "Magnitude": "sketchjax.methods", "Random": "sketchjax.methods",
+    "IMP": "sketchjax.methods", "prune": "sketchjax.pruning",
     "grasp_scores": "sketchjax.scorers", "magnitude_scores": "sketchjax.scorers",
     "random_scores": "sketchjax.scorers", "snip_scores": "sketchjax.scorers",
     "synflow_scores": "sketchjax.scorers",
     "kth_smallest": "sketchjax.sketch", "layerwise_sample_mask": "sketchjax.sketch",
     "select": "sketchjax.sketch", "sketch_mask": "sketchjax.sketch",
     "threshold_mask": "sketchjax.sketch",
-    "IMPConfig": "sketchjax.imp", "run_imp": "sketchjax.imp",
+    "run_imp": "sketchjax.imp",
     "MaskSpec": "sketchjax.mask_store", "make_mask": "sketchjax.mask_store",
     "TrainConfig": "sketchjax.training", "TrainOverrides": "sketchjax.training",
     "plan_run": "sketchjax.training", "train": "sketchjax.training",
@@ -45,6 +49,8 @@ __all__ = ["__version__", *sorted(_EXPORTS)]
 
 
 def __getattr__(name: str):
+    if name == "methods":      # the registry and the method classes (no jax at import)
+        return importlib.import_module("sketchjax.methods")
     if name in _EXPORTS:
         value = getattr(importlib.import_module(_EXPORTS[name]), name)
         globals()[name] = value

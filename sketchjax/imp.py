@@ -21,7 +21,8 @@ it is made (`<workdir>/level_XX.npz`); a level whose file exists is loaded inste
 recomputed, so an interrupted search resumes at the next level. The levels do not depend on the
 target density, so searches for 10%, 5% and 2% share one workdir: the deeper one continues
 where the shallower stopped. The rewind point is stored as
-`<workdir>/rewind.npz` and named in every mask's metadata ("rewind"), so `train_from_mask` starts
+`<workdir>/rewind.npz` and named in every mask's metadata ("rewind": its path relative to the
+mask file's folder, and K), so `train_from_mask` starts
 the final sparse network from theta_K at step K, as the lottery-ticket procedure does; a search
 on random data names none (`ticket_start`): its mask is transferred to real data and trained
 from theta_0 at step 0. With `exact_final` only the last level depends on the target: it is
@@ -48,89 +49,20 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from sketchjax import names, sketch, trees
+from sketchjax import sketch, trees
 from sketchjax.counts import kept_count
-from sketchjax.errors import SketchjaxError, check_choice, check_int
+from sketchjax.errors import SketchjaxError
 from sketchjax.masks import Mask, load_mask, mask_metadata, save_mask
+from sketchjax.methods.imp import IMP, ticket_start
 from sketchjax.models.registry import abstract_model, init_model, model_spec
-from sketchjax.records import config_differences, config_hash, read_json, write_json
-from sketchjax.training import TrainConfig, plan_run, preset, ticket_start, train
+from sketchjax.records import config_differences, identity_name, read_json, write_json
+from sketchjax.training import plan_run, train
 from sketchjax.variables import load_variables, save_variables
 
 REWIND_FILE = "rewind.npz"
 CONFIG_FILE = "imp_config.json"
 LEVELS_FILE = "levels.json"
 _SELECT_STREAM = 1000  # fold_in tag of level L's selection key: fold_in(key(seed), 1000 + L)
-
-
-@dataclasses.dataclass(frozen=True)
-class IMPConfig:
-    """An IMP search.
-
-    Attributes:
-      density: target fraction of the pruned layers' weights kept, in (0, 1].
-      rate: fraction of the remaining weights pruned per level (OpenLTH: 0.2).
-      output_rate: with output_layer "prune", the classifier's own rate (LeNet: 0.1); None =
-        the classifier is pruned with the other layers, globally, at `rate`.
-      rewind_iters: K, the rewind step; None = the model's (`ModelSpec.rewind_step`).
-      epochs: training epochs per level (the whole run, K included); None = train.epochs.
-      output_layer: "prune" | "ignore"; None = the model's (`ModelSpec.imp_output_layer`).
-      exact_final: prune the last level to the target density exactly instead of stopping
-        at the first level at or below it.
-      data: "real", "normal_fixed" or "normal" (random data for the whole search).
-      selection: "threshold" (global magnitude) or "layerwise_sample".
-      seed: initial weights, data order, random data and sampling.
-      train: the recipe of the pretraining and of every level; None = the model's preset.
-    """
-    density: float = 0.1
-    rate: float = 0.2
-    output_rate: Optional[float] = None
-    rewind_iters: Optional[int] = None
-    epochs: Optional[int] = None
-    output_layer: Optional[str] = None
-    exact_final: bool = False
-    data: str = "real"
-    selection: str = "threshold"
-    seed: int = 0
-    train: Optional[TrainConfig] = None
-
-    def resolved(self, model: str, dataset: str) -> "IMPConfig":
-        """Defaults filled in from the model registry, and every value checked."""
-        spec = model_spec(model)
-        recipe = self.train if self.train is not None else preset(spec.preset)
-        epochs = recipe.epochs if self.epochs is None else self.epochs
-        config = dataclasses.replace(
-            self, rewind_iters=(spec.rewind_step(dataset) if self.rewind_iters is None
-                                else self.rewind_iters),
-            output_layer=self.output_layer or spec.imp_output_layer, epochs=epochs,
-            train=recipe.replace(epochs=epochs))
-        if not (isinstance(config.density, (int, float)) and 0 < config.density <= 1):
-            raise SketchjaxError(f"density must be in (0, 1], got {config.density}")
-        for name in ("rate", "output_rate"):
-            value = getattr(config, name)
-            if value is not None and not (isinstance(value, (int, float)) and 0 < value < 1):
-                raise SketchjaxError(f"IMP {name} must be in (0, 1), got {value}")
-        if config.output_rate is not None and config.output_layer != "prune":
-            raise SketchjaxError("an output-layer rate needs output_layer 'prune'")
-        check_int(config.rewind_iters, "rewind iterations", 0)
-        check_choice(config.output_layer, names.OUTPUT_LAYER_MODES, "output-layer mode")
-        check_choice(config.data, names.TRAIN_DATA, "IMP data")
-        check_choice(config.selection, names.IMP_SELECTIONS, "IMP selection")
-        config.train.validate()
-        return config
-
-    def record(self) -> dict[str, Any]:
-        """The config as a JSON-able dict (the recipe as a dict)."""
-        d = dataclasses.asdict(self)
-        d["train"] = self.train.to_dict() if self.train is not None else None
-        return d
-
-    def search_record(self) -> dict[str, Any]:
-        """What the levels depend on: the record without the target density, which only says
-        where to stop (and, with `exact_final`, names the last level's own file)."""
-        d = self.record()
-        del d["density"]
-        return d
 
 
 @dataclasses.dataclass
@@ -238,14 +170,14 @@ def _loaded_level(path: Path, mask: Mapping[str, np.ndarray]) -> Mask:
     return loaded
 
 
-def pruning_groups(model: str, params: Mapping, config: IMPConfig
+def pruning_groups(model: str, params: Mapping, config: IMP
                    ) -> list[tuple[list[str], float, int]]:
     """(paths, rate, size) of each group IMP prunes by global magnitude within itself.
 
     Args:
       model: the registry name (its classifier path).
       params: the model's params (arrays or ShapeDtypeStructs).
-      config: a resolved IMPConfig.
+      config: a validated IMP.
     """
     flat = trees.flatten(params)
     all_paths = trees.prunable_paths(params)
@@ -261,44 +193,43 @@ def pruning_groups(model: str, params: Mapping, config: IMPConfig
             for paths, rate in parts]
 
 
-def search_levels(model: str, dataset: str, config: IMPConfig,
+def search_levels(model: str, dataset: str, config: IMP,
                   num_classes: Optional[int] = None) -> list[tuple[int, ...]]:
-    """The kept counts per group of every level a (resolved) config's search runs."""
+    """The kept counts per group of every level a (validated) config's search runs."""
     _, shapes, _, _ = abstract_model(model, dataset, num_classes)
     groups = pruning_groups(model, shapes, config)
     return level_counts([size for *_, size in groups], [rate for _, rate, _ in groups],
                         config.density, config.exact_final)
 
 
-def _counts_and_plain(model: str, dataset: str, config: IMPConfig,
+def _counts_and_plain(model: str, dataset: str, config: IMP,
                       num_classes: Optional[int]) -> tuple[list, list]:
     plain = dataclasses.replace(config, exact_final=False)
     return (search_levels(model, dataset, config, num_classes),
             search_levels(model, dataset, plain, num_classes))
 
 
-def level_files(workdir: str | os.PathLike, model: str, dataset: str, config: IMPConfig,
+def level_files(workdir: str | os.PathLike, model: str, dataset: str, config: IMP,
                 num_classes: Optional[int] = None) -> list[Path]:
-    """The mask files of every level a (resolved) config's search writes in `workdir`."""
+    """The mask files of every level a (validated) config's search writes in `workdir`."""
     return _level_files(Path(workdir), *_counts_and_plain(model, dataset, config, num_classes))
 
 
-def shared_levels(model: str, dataset: str, config: IMPConfig,
+def shared_levels(model: str, dataset: str, config: IMP,
                   num_classes: Optional[int] = None) -> tuple[int, int]:
-    """(levels shared with the search's other targets, all its levels) of a (resolved) config:
+    """(levels shared with the search's other targets, all its levels) of a (validated) config:
     all but an exact last level, which is its target's own."""
     counts, plain = _counts_and_plain(model, dataset, config, num_classes)
     return sum(c == p for c, p in zip(counts, plain)), len(counts)
 
 
-def search_name(model: str, dataset: str, config: IMPConfig) -> str:
-    """Folder name of a (resolved) config's search: shared by every target density."""
-    return "_".join([model, dataset, "imp", config.data, config.selection, f"seed{config.seed}",
-                     config_hash({"model": model, "dataset": dataset,
-                                  **config.search_record()})])
+def search_name(model: str, dataset: str, config: IMP) -> str:
+    """Folder name of a (validated) config's search: shared by every target density."""
+    return identity_name([model, dataset, *config.name_parts(), f"seed{config.seed}"],
+                         {"model": model, "dataset": dataset, **config.shared_record})
 
 
-def run_imp(model: str, dataset: str, config: IMPConfig, workdir: str | os.PathLike, *,
+def run_imp(model: str, dataset: str, config: IMP, workdir: str | os.PathLike, *,
             data_dir=None, num_classes: Optional[int] = None, progress: bool = True,
             log: Callable[[str], None] = print) -> IMPResult:
     """Run (or resume) an IMP search; every level's mask is saved in `workdir` as it is made.
@@ -306,7 +237,7 @@ def run_imp(model: str, dataset: str, config: IMPConfig, workdir: str | os.PathL
     Args:
       model, dataset: registry names (the dataset must be on disk; with random data it is
         used only for evaluation and the epoch length).
-      config: the search (`IMPConfig`); defaults resolved from the model registry.
+      config: the search (`IMP`); defaults resolved from the model registry.
       workdir: folder for rewind.npz, level_XX.npz (and an exact last level's
         level_XX_keptN.npz), imp_config.json, levels.json; shared by searches that differ only
         in the target density (`search_name`).
@@ -317,7 +248,7 @@ def run_imp(model: str, dataset: str, config: IMPConfig, workdir: str | os.PathL
     Returns:
       IMPResult with the final mask (metadata: method "imp", level, densities, rewind).
     """
-    config = config.resolved(model, dataset)
+    config = config.validated(model, dataset)
     workdir = Path(workdir)
     seed, K = config.seed, config.rewind_iters
     train_config = config.train.replace(checkpoint_every=0, eval_every=0)
@@ -327,7 +258,7 @@ def run_imp(model: str, dataset: str, config: IMPConfig, workdir: str | os.PathL
                           start_step=K)
     classes = dense_plan.num_classes
     identity = {"model": model, "dataset": dataset, "num_classes": classes,
-                **config.search_record()}
+                **config.shared_record}
     _check_workdir(workdir, identity)
     workdir.mkdir(parents=True, exist_ok=True)
     write_json(workdir / CONFIG_FILE, identity)
@@ -346,8 +277,10 @@ def run_imp(model: str, dataset: str, config: IMPConfig, workdir: str | os.PathL
     theta_k = _rewind_point(workdir, dataclasses.replace(dense_plan, start_step=0), bundle, K,
                             progress, log)
     ticket = ticket_start(config.data)
-    rewind = {"file": str((workdir / REWIND_FILE).resolve()), "step": K} \
-        if ticket == "rewind" else None
+    # Relative to the folder of the mask that names it: the levels lie beside rewind.npz
+    # (the final mask, written beside the search folder, gets the folder's name in front:
+    # `IMP.compute`), so a search moved with its masks still trains.
+    rewind = {"file": REWIND_FILE, "step": K} if ticket == "rewind" else None
 
     mask = {p: np.ones(np.shape(flat_init[p]), np.float32) for p in all_paths}
     levels: list[dict[str, Any]] = []
@@ -365,8 +298,9 @@ def run_imp(model: str, dataset: str, config: IMPConfig, workdir: str | os.PathL
         start = time.perf_counter()
         # The dense plan, validated once, with this level's mask (built from the model's own
         # paths) and theta_K: no re-planning, so no re-reading of the data set per level.
-        plan = dataclasses.replace(dense_plan, masks=(Mask(dict(mask), {"seed": seed,
-                                                                         "model": model}),),
+        # The level trains this mask, which has no record until it is saved; the plan's
+        # initial weights are theta_K of the seed it was validated with.
+        plan = dataclasses.replace(dense_plan, masks=(Mask(dict(mask), {}),),
                                    init_variables=(theta_k,))
         result = train(plan, progress=progress, epoch_lines=False)
         trained = trees.flatten(result.state.params)   # stays on device for the selection

@@ -1,30 +1,27 @@
 """Masks named by their config: the pruning stage of every run, computed once.
 
-A mask is determined by its `MaskSpec` (model, dataset, class count and the full pruning or IMP
-config, seed included). Its file is named by a readable prefix and a short hash of that record,
-`masks/<model>_<dataset>_<method>..._d<density>_seed<seed>_<hash>.npz`, and the record is stored
-in the mask's metadata ("config", "config_hash"). `make_mask` skips a spec whose file already
-exists with the same record, refuses to overwrite a file made from another record (unless
-`force`), and otherwise prunes (or runs the IMP search) and writes the file atomically.
+A mask is determined by its `MaskSpec` (model, dataset, class count and the pruning method with
+all its options, seed included). Its file is named by a readable prefix and a short hash of that
+record (`records.identity_name`): `masks/<model>_<dataset>_<method>..._d<density>_seed<seed>_
+<hash>.npz`, and the record is stored in the mask's metadata ("config", "config_hash").
+`make_mask` skips a spec whose file already exists with the same record, refuses to overwrite a
+file made from another record (unless `force`), and otherwise has the method compute the mask
+(`Method.compute`: the pruning loop, or the IMP search) and writes the file atomically.
 """
 from __future__ import annotations
 
 import dataclasses
 import os
 from pathlib import Path
-from typing import Any, Callable, NamedTuple, Optional, Union
+from typing import Any, Callable, NamedTuple, Optional
 
-import jax
-
-from sketchjax import inputs, names
 from sketchjax.atomic import check_writable
 from sketchjax.data.metadata import dataset_info
 from sketchjax.errors import SketchjaxError
-from sketchjax.imp import IMPConfig, run_imp, search_name
 from sketchjax.masks import Mask, load_mask, save_mask
-from sketchjax.models.registry import create_model, init_model
-from sketchjax.pruning import PruneConfig, prune
-from sketchjax.records import config_differences, config_hash
+from sketchjax.methods import Method
+from sketchjax.models.registry import create_model
+from sketchjax.records import config_differences, config_hash, identity_name
 
 DEFAULT_MASKS_DIR = "masks"
 
@@ -35,29 +32,30 @@ class MaskSpec:
 
     Attributes:
       model, dataset: registry names.
-      config: a PruneConfig (one-shot or iterative scoring) or an IMPConfig (the IMP search).
+      config: the pruning method with its options (`sketchjax.methods`: SynFlow, SNIP, GraSP,
+        Magnitude, Random, IMP or any registered method).
       num_classes: the classifier's width; None = the dataset's.
     """
     model: str
     dataset: str
-    config: Union[PruneConfig, IMPConfig]
+    config: Method
     num_classes: Optional[int] = None
 
     @property
     def method(self) -> str:
-        return "imp" if isinstance(self.config, IMPConfig) else self.config.method
+        return self.config.name
 
     def validated(self) -> "MaskSpec":
-        """Names, config and class count checked (cheap); IMP defaults filled in from the
-        model registry, so equal searches get equal records however they were written."""
+        """Names, options and class count checked (cheap); defaults that depend on the model
+        (IMP's) filled in, so equal configs get equal records however they were written."""
+        if not isinstance(self.config, Method):
+            raise SketchjaxError(f"a mask's config must be a pruning method "
+                                 f"(sketchjax.methods), got {type(self.config).__name__}")
         info = dataset_info(self.dataset)
         classes = info.num_classes if self.num_classes is None else self.num_classes
         create_model(self.model, classes)
-        if isinstance(self.config, IMPConfig):
-            config = self.config.resolved(self.model, self.dataset)
-        else:
-            config = self.config.validate()
-        return dataclasses.replace(self, config=config, num_classes=classes)
+        return dataclasses.replace(self, config=self.config.validated(self.model, self.dataset),
+                                   num_classes=classes)
 
     def record(self) -> dict[str, Any]:
         """The record the file is named by (call on a validated spec)."""
@@ -65,19 +63,11 @@ class MaskSpec:
                 "method": self.method, "config": self.config.record()}
 
     def file_name(self) -> str:
-        """<readable prefix>_<hash>.npz (call on a validated spec)."""
+        """<model>_<dataset>_<method's parts>_d<density>_seed<seed>_<hash>.npz (call on a
+        validated spec)."""
         c = self.config
-        parts = [self.model, self.dataset, self.method]
-        if self.method == "synflow" and c.synflow_input != "ones":
-            parts.append(c.synflow_input)
-        if self.method in names.DATA_SCORERS + ("imp",):
-            parts.append(c.data)
-        parts.append(c.selection + ("_repl" if getattr(c, "replacement", False) else ""))
-        rule = getattr(c, "sampling_rule", None)
-        if rule not in (None, "positive"):
-            parts.append(rule)
-        parts += [f"d{c.density:g}", f"seed{c.seed}", config_hash(self.record())]
-        return "_".join(parts) + ".npz"
+        return identity_name([self.model, self.dataset, *c.name_parts(), f"d{c.density:g}",
+                              f"seed{c.seed}"], self.record()) + ".npz"
 
 
 class MaskOutcome(NamedTuple):
@@ -128,7 +118,7 @@ def make_mask(spec: MaskSpec, *, out: Optional[str | os.PathLike] = None,
         the file, `imp.search_name(...)`, is resumed as it is; delete it to start over).
       data_dir: tfds data dir / offline cache dir (real prune batches, IMP training).
       progress: progress bars.
-      log: one line on a skip and per IMP level.
+      log: one line per IMP level.
     Returns:
       MaskOutcome(path, mask, computed).
     Raises:
@@ -140,23 +130,9 @@ def make_mask(spec: MaskSpec, *, out: Optional[str | os.PathLike] = None,
     path = check_writable(mask_path(spec, out, masks_dir))
     existing = _existing(path, record, force)
     if existing is not None:
-        log(f"{path} exists with the same config; skipped (--force recomputes)")
         return MaskOutcome(path, existing, False)
-    if isinstance(spec.config, IMPConfig):
-        # One search folder per search, shared by its target densities.
-        workdir = path.parent / search_name(spec.model, spec.dataset, spec.config)
-        mask = run_imp(spec.model, spec.dataset, spec.config, workdir, data_dir=data_dir,
-                       num_classes=spec.num_classes, progress=progress, log=log).mask
-    else:
-        config = spec.config
-        real_data = None
-        if config.method in names.DATA_SCORERS and config.data == "real":
-            real_data = inputs.real_batches(spec.dataset, config.num_batches,
-                                            config.batch_size, config.seed, data_dir)
-        bundle = init_model(spec.model, spec.dataset, jax.random.key(config.seed),
-                            num_classes=spec.num_classes)
-        mask = prune(bundle, config, dataset=spec.dataset, real_data=real_data,
-                     progress=progress)
+    mask = spec.config.compute(spec.model, spec.dataset, spec.num_classes, path,
+                               data_dir=data_dir, progress=progress, log=log)
     mask = Mask(mask.arrays, dict(mask.metadata, config=record,
                                   config_hash=config_hash(record)))
     save_mask(path, mask)

@@ -13,11 +13,12 @@ versions.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import os
 import zipfile
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping, NamedTuple, Optional, Sequence
 
 import numpy as np
 
@@ -30,11 +31,71 @@ FORMAT = "sketchjax-mask/1"
 METADATA_KEY = "__metadata__"
 
 
+class Rewind(NamedTuple):
+    """An IMP ticket's rewind point: theta_K's file, relative to the mask file's folder (an
+    absolute path in files of earlier versions), and K."""
+    file: str
+    step: int
+
+
+@dataclasses.dataclass(frozen=True)
+class MaskInfo:
+    """The typed reading of a mask's metadata record (`Mask.info`): what the library relies
+    on. Every field is optional, so masks made by hand (`Mask(arrays, {})`) read too.
+
+    Attributes:
+      method, model, dataset, num_classes, seed: what made the mask, for which weights.
+      density, realised_density, kept, prunable, per_layer: asked and realised (total, per
+        layer: {"kept", "size", "density"}).
+      config_hash: the hash of the config that made it (`make_mask`).
+      data: the data it was scored or searched on ("real", "normal", ...).
+      rewind: an IMP ticket's rewind point; ticket_start: "rewind" | "init" (IMP only).
+      pruned_density: an IMP mask's density over the layers its search pruned (it may leave
+        the classifier dense); None for other masks, which prune every prunable layer.
+    """
+    method: Optional[str] = None
+    model: Optional[str] = None
+    dataset: Optional[str] = None
+    num_classes: Optional[int] = None
+    seed: int = 0
+    density: Optional[float] = None
+    realised_density: Optional[float] = None
+    kept: Optional[int] = None
+    prunable: Optional[int] = None
+    per_layer: Mapping[str, Mapping[str, Any]] = dataclasses.field(default_factory=dict)
+    config_hash: Optional[str] = None
+    data: str = "real"
+    rewind: Optional[Rewind] = None
+    ticket_start: Optional[str] = None
+    pruned_density: Optional[float] = None
+
+    @classmethod
+    def read(cls, record: Mapping[str, Any]) -> "MaskInfo":
+        """The one reader of a metadata record."""
+        rewind = record.get("rewind")
+        imp = record.get("imp") or {}
+        return cls(method=record.get("method"), model=record.get("model"),
+                   dataset=record.get("dataset"), num_classes=record.get("num_classes"),
+                   seed=int(record.get("seed", 0)), density=record.get("density"),
+                   realised_density=record.get("realised_density"), kept=record.get("kept"),
+                   prunable=record.get("prunable"), per_layer=record.get("per_layer") or {},
+                   config_hash=record.get("config_hash"),
+                   data=(record.get("inputs") or {}).get("data", "real"),
+                   rewind=Rewind(str(rewind["file"]), int(rewind["step"])) if rewind else None,
+                   ticket_start=record.get("ticket_start"),
+                   pruned_density=imp.get("pruned_density"))
+
+
 @dataclasses.dataclass(frozen=True)
 class Mask:
     """Mask arrays keyed by prunable path, and the record of how they were made."""
     arrays: dict[str, np.ndarray]
     metadata: dict[str, Any]
+
+    @property
+    def info(self) -> MaskInfo:
+        """The metadata, typed (`MaskInfo`)."""
+        return MaskInfo.read(self.metadata)
 
     def tree(self) -> dict:
         """The mask as a nested dict shaped like the params' prunable leaves (float32)."""
@@ -68,18 +129,31 @@ def mask_metadata(arrays: Mapping[str, np.ndarray], *, method: str, model: str, 
             "per_layer": realised["per_layer"], "versions": versions(), **fields}
 
 
-def layer_table(metadata: Mapping[str, Any]) -> str:
-    """Per-layer kept counts and densities of a mask's metadata as aligned text, layers in
+def layer_table(info: MaskInfo) -> str:
+    """Per-layer kept counts and densities of a mask (`Mask.info`) as aligned text, layers in
     natural order (Conv_2 before Conv_10)."""
-    per_layer = metadata["per_layer"]
+    per_layer = info.per_layer
     rows = [(p, per_layer[p]["kept"], per_layer[p]["size"], per_layer[p]["density"])
             for p in sorted(per_layer, key=trees.natural_key)]
     width = max(len("layer"), *(len(r[0]) for r in rows))
     lines = [f"{'layer':<{width}}  {'kept':>10}  {'size':>10}  {'density':>8}"]
     lines += [f"{p:<{width}}  {k:>10,}  {n:>10,}  {d:>8.4f}" for p, k, n, d in rows]
-    lines.append(f"{'total':<{width}}  {metadata['kept']:>10,}  {metadata['prunable']:>10,}  "
-                 f"{metadata['realised_density']:>8.4f}")
+    lines.append(f"{'total':<{width}}  {info.kept:>10,}  {info.prunable:>10,}  "
+                 f"{info.realised_density:>8.4f}")
     return "\n".join(lines)
+
+
+def mask_id(mask: Mask) -> str:
+    """What identifies a mask wherever its file lies: the hash of the config that made it
+    (`make_mask`), else a hash of its arrays (16 hex digits)."""
+    if mask.info.config_hash:
+        return mask.info.config_hash
+    h = hashlib.sha256()
+    for path in sorted(mask.arrays):
+        a = np.ascontiguousarray(mask.arrays[path], np.float32)
+        h.update(f"{path}|{a.shape}|".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()[:16]
 
 
 def save_mask(path: str | os.PathLike, mask: Mask) -> Path:
@@ -125,7 +199,7 @@ def validate_mask(mask: Mask, params: Mapping, model: str = "the model") -> None
     extra = sorted(set(got) - set(expected))
     wrong = sorted(p for p in set(expected) & set(got) if expected[p] != got[p])
     if missing or extra or wrong:
-        made_for = mask.metadata.get("model", "another model")
+        made_for = mask.info.model or "another model"
         problems = []
         if missing:
             problems.append(f"missing paths {missing[:3]}{' ...' if len(missing) > 3 else ''}")

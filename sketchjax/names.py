@@ -1,4 +1,4 @@
-"""Every name a user can type: models, datasets, methods, selections and their options.
+"""Every name a user can type: models, datasets, selections and the methods' options.
 
 Importing this module imports nothing heavy (no jax, no TensorFlow), so the command-line tools
 take their `choices` from here and answer `--help` and flag errors at once. The library checks
@@ -12,11 +12,7 @@ DATASETS = ("cifar10", "cifar100", "tiny_imagenet", "fashion_mnist", "mnist", "m
             "mnist1d_large", "digits")
 OFFLINE_DATASETS = ("mnist1d", "mnist1d_large", "digits")
 
-# Pruning.
-SCORERS = ("random", "magnitude", "snip", "grasp", "synflow")
-METHODS = SCORERS + ("imp",)              # what prune.py --method accepts
-DATA_SCORERS = ("snip", "grasp")          # scorers that need a prune batch
-SIGNED_SCORERS = ("random", "grasp")      # scores that can be negative
+# Pruning options (the methods themselves are named by their registry, `sketchjax.methods`).
 # How a randomized selection turns signed scores into sampling weights (docs/experiments.md
 # argues the default, the first).
 SIGNED_WEIGHTINGS = ("positive", "shift", "rank")

@@ -1,8 +1,10 @@
 """JSON records of masks and runs: writing them, naming things by them, comparing them.
 
-A mask file, an IMP search folder and a run folder are each named by a short hash of the record
-of everything that determines their content (`config_hash`), and refuse to be reused for another
-record (`config_differences`), as OpenLTH names its runs.
+A mask file, an IMP search folder and a run folder are each named by readable parts and a short
+hash of the record of everything that determines their content (`identity_name`), and refuse
+to be reused for another record (`config_differences`), as OpenLTH names its runs. No record
+holds an absolute path: a file is identified by its own config hash, so a copied or moved
+folder keeps its names.
 """
 from __future__ import annotations
 
@@ -54,6 +56,13 @@ def config_hash(record: Mapping[str, Any]) -> str:
     """The first 8 hex digits of the sha256 of the record's sorted, compact JSON."""
     text = json.dumps(canonical(record), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:HASH_LENGTH]
+
+
+def identity_name(parts: Iterable[str], record: Mapping[str, Any]) -> str:
+    """The one rule that names a mask file, an IMP search, a training run or an experiment
+    run: readable parts, then the hash of everything that determines its content, joined by
+    "_" (e.g. "lenet_300_100_mnist1d_synflow_threshold_d0.1_seed0_1a2b3c4d")."""
+    return "_".join([*parts, config_hash(record)])
 
 
 def config_differences(saved: Mapping[str, Any], current: Mapping[str, Any],

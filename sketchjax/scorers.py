@@ -15,11 +15,10 @@ import jax.numpy as jnp
 import optax
 
 from sketchjax import trees
+from sketchjax.methods.grasp import GRASP_TEMPERATURE
 from sketchjax.names import SNIP_LOSSES
 
 ApplyFn = Callable[[Mapping, Mapping, jax.Array], jax.Array]
-
-GRASP_TEMPERATURE = 200.0
 
 
 def _with_kernels(params: Mapping, kernels: Mapping) -> dict:

@@ -80,6 +80,22 @@ def test_metadata_counts_and_the_layer_table_in_natural_order():
         14, 70, 4)
     assert meta["realised_density"] == 14 / 70 and meta["extra"] == "x"
     assert set(meta["versions"]) == {"sketchjax", "jax", "flax", "optax"}
-    rows = [line.split()[0] for line in masks.layer_table(meta).splitlines()[1:]]
+    rows = [line.split()[0]
+            for line in masks.layer_table(masks.MaskInfo.read(meta)).splitlines()[1:]]
     assert rows == ["Conv_0/kernel", "Conv_1/kernel", "Conv_2/kernel", "Conv_10/kernel",
                     "Conv_11/kernel", "Dense_0/kernel", "total"]
+
+
+def test_the_metadata_reads_typed_whatever_it_holds():
+    arrays = {"Dense_0/kernel": np.array([[1, 0], [0, 0]], np.float32)}
+    meta = masks.mask_metadata(arrays, method="imp", model="m", dataset="d", num_classes=10,
+                               input_shape=(2,), seed=3, density=0.25,
+                               inputs={"data": "normal_fixed"}, ticket_start="init",
+                               rewind={"file": "s/rewind.npz", "step": 7},
+                               imp={"pruned_density": 0.5})
+    info = masks.MaskInfo.read(meta)
+    assert (info.method, info.model, info.seed, info.kept, info.prunable) == ("imp", "m", 3, 1, 4)
+    assert info.realised_density == 0.25 and info.pruned_density == 0.5
+    assert info.data == "normal_fixed" and info.rewind == masks.Rewind("s/rewind.npz", 7)
+    empty = masks.Mask(arrays, {}).info          # a mask made by hand reads with defaults
+    assert (empty.seed, empty.data, empty.rewind, empty.pruned_density) == (0, "real", None, None)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import prune as prune_cli
-from sketchjax import names
+from sketchjax import methods, names
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -40,8 +40,9 @@ def test_offline_synflow_chi_run_writes_a_mask_and_prints_the_table(tmp_path):
     (["--density", "1.5"], "density must be in (0, 1]"),
     (["--model", "alexnet"], "invalid choice"),
     (["--dataset", "imagenet"], "invalid choice"),
-    (["--method", "imp", "--data", "sparse"], "unknown IMP data 'sparse'"),
-    (["--method", "imp", "--replacement"], "--replacement does not apply"),
+    (["--method", "imp", "--data", "sparse"], "unknown imp data 'sparse'"),
+    (["--method", "imp", "--replacement"], "--replacement does not apply to --method imp"),
+    (["--method", "synflow", "--snip-loss", "l1"], "--snip-loss does not apply"),
     (["--method", "obd"], "invalid choice"),
     (["--method", "snip", "--data", "real", "--dataset", "cifar10", "--data-dir", "EMPTY"],
      "not prepared"),
@@ -65,7 +66,7 @@ def test_choices_are_the_library_names():
     actions = {a.dest: a for a in prune_cli.build_parser()._actions}
     assert tuple(actions["model"].choices) == names.MODELS
     assert tuple(actions["dataset"].choices) == names.DATASETS
-    assert tuple(actions["method"].choices) == names.METHODS
+    assert tuple(actions["method"].choices) == methods.method_names()
     assert tuple(actions["selection"].choices) == names.SELECTIONS
 
 

@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from sketchjax import pruning, trees
+from sketchjax import methods, pruning, trees
 from sketchjax.counts import kept_count
 from sketchjax.errors import SketchjaxError
 from sketchjax.models.registry import init_model
@@ -30,7 +30,7 @@ def lenet():
 def test_resnet20_threshold_kept_counts_are_exact(resnet20, density, kept):
     n = 270_896
     assert kept == kept_count(n, density) == n - int((1 - density) * n)
-    mask = pruning.prune(resnet20, pruning.PruneConfig("magnitude", density), progress=False)
+    mask = pruning.prune(resnet20, methods.Magnitude(density=density), progress=False)
     assert mask.metadata["kept"] == kept
     # the global magnitude threshold, per layer, from a numpy oracle
     flat = np.abs(np.asarray(trees.concat(trees.prunable(resnet20.params))))
@@ -39,8 +39,8 @@ def test_resnet20_threshold_kept_counts_are_exact(resnet20, density, kept):
         assert mask.metadata["per_layer"][path]["kept"] == int(np.sum(np.abs(leaf) > thr))
     if density != 0.1:
         return
-    lw = pruning.prune(resnet20, pruning.PruneConfig("magnitude", density,
-                                                     selection="layerwise_sample"),
+    lw = pruning.prune(resnet20, methods.Magnitude(density=density,
+                                                   selection="layerwise_sample"),
                        progress=False)
     for path, v in mask.metadata["per_layer"].items():
         assert lw.metadata["per_layer"][path]["kept"] == v["kept"]
@@ -56,7 +56,7 @@ def test_synflow_resnet20_nearly_removes_the_shortcut_convs(resnet20, monkeypatc
         kept_per_round.append(int(jnp.sum(out[0] != 0)))
         return out
     monkeypatch.setattr(pruning, "prune_round", counting_round)
-    config = pruning.PruneConfig("synflow", 0.1)
+    config = methods.SynFlow(density=0.1)
     mask = pruning.prune(resnet20, config, progress=False)
     assert mask.metadata["kept"] == 27_090
     # Every one of the 100 rounds keeps exactly the count the rule gives (the float32 density
@@ -74,7 +74,7 @@ def test_synflow_resnet20_nearly_removes_the_shortcut_convs(resnet20, monkeypatc
 
 @pytest.mark.parametrize("selection", ["threshold", "layerwise_sample", "sketch"])
 def test_no_selection_revives_a_pruned_weight(resnet20, selection):
-    config = pruning.PruneConfig("synflow", 0.1, selection=selection)
+    config = methods.SynFlow(density=0.1, selection=selection)
     mask = trees.concat(trees.ones_mask(resnet20.params))
     apply_fn = pruning.inference_apply(resnet20.module)
     previous = None
@@ -83,7 +83,7 @@ def test_no_selection_revives_a_pruned_weight(resnet20, selection):
         mask, finite, _ = pruning.prune_round(
             resnet20.params, resnet20.batch_stats, mask, jnp.int32(kept),
             jax.random.key(t), jnp.zeros(()), jnp.zeros((), jnp.int32), jnp.float32(1e-20),
-            config=config, apply_fn=apply_fn, input_shape=resnet20.input_shape,
+            method=config, apply_fn=apply_fn, input_shape=resnet20.input_shape,
             num_classes=10, selection=selection,
             draws=kept if selection == "sketch" else None)
         flat = np.asarray(mask)
@@ -94,15 +94,13 @@ def test_no_selection_revives_a_pruned_weight(resnet20, selection):
 
 
 @pytest.mark.parametrize("config", [
-    pruning.PruneConfig("random", 0.05),
-    pruning.PruneConfig("snip", 0.05, data="normal", batch_size=32),
-    pruning.PruneConfig("snip", 0.05, data="sparse", selection="layerwise_sample",
-                        batch_size=32),
-    pruning.PruneConfig("grasp", 0.05, data="normal", batch_size=32),
-    pruning.PruneConfig("synflow", 0.05, rounds=5, synflow_input="chi",
-                        selection="layerwise_sample"),
-    pruning.PruneConfig("synflow", 0.05, rounds=5, selection="sketch"),
-], ids=lambda c: f"{c.method}-{c.data}-{c.synflow_input}-{c.selection}")
+    methods.Random(density=0.05),
+    methods.SNIP(density=0.05, data="normal", batch_size=32),
+    methods.SNIP(density=0.05, data="sparse", selection="layerwise_sample", batch_size=32),
+    methods.GraSP(density=0.05, data="normal", batch_size=32),
+    methods.SynFlow(density=0.05, rounds=5, input="chi", selection="layerwise_sample"),
+    methods.SynFlow(density=0.05, rounds=5, selection="sketch"),
+], ids=lambda c: "-".join(map(str, c.name_parts())))
 def test_same_seed_same_mask_other_seed_other_mask(lenet, config):
     a = pruning.prune(lenet, config, progress=False)
     b = pruning.prune(lenet, config, progress=False)
@@ -113,8 +111,8 @@ def test_same_seed_same_mask_other_seed_other_mask(lenet, config):
 
 
 def test_sketch_selection_records_s_and_realised_density(lenet):
-    mask = pruning.prune(lenet, pruning.PruneConfig("synflow", 0.1, rounds=3,
-                                                    selection="sketch"), progress=False)
+    mask = pruning.prune(lenet, methods.SynFlow(density=0.1, rounds=3, selection="sketch"),
+                         progress=False)
     n = trees.count_params(trees.prunable(lenet.params))
     assert n == 40 * 300 + 300 * 100 + 100 * 10
     assert mask.metadata["s"] == kept_count(n, 0.1)
@@ -127,7 +125,7 @@ def test_sketch_selection_records_s_and_realised_density(lenet):
 def test_rounds_reuse_one_compilation(lenet):
     # All rounds of a run share one compiled round; another density, seed, round count or
     # schedule compiles nothing new.
-    config = pruning.PruneConfig("synflow", 0.2, rounds=20, seed=3, synflow_input="chi")
+    config = methods.SynFlow(density=0.2, rounds=20, seed=3, input="chi")
     before = pruning.prune_round._cache_size()
     pruning.prune(lenet, config, progress=False)
     after_first = pruning.prune_round._cache_size()
@@ -144,7 +142,7 @@ def test_rounds_reuse_one_compilation(lenet):
 
 
 def test_schedules():
-    config = pruning.PruneConfig("synflow", 0.1, rounds=100)
+    config = methods.SynFlow(density=0.1, rounds=100)
     assert pruning.density_at(config, 99) == pytest.approx(0.1)
     assert pruning.density_at(config, 0) == pytest.approx(0.1 ** 0.01)
     linear = dataclasses.replace(config, schedule="linear")
@@ -155,27 +153,27 @@ def test_ties_at_zero_that_overshoot_the_density_are_an_error(lenet):
     zeroed = jax.tree.map(lambda p: p.at[..., ::2].set(0.0) if p.ndim == 2 else p, lenet.params)
     bundle = dataclasses.replace(lenet, params=zeroed)
     with pytest.raises(SketchjaxError, match="expected"):
-        pruning.prune(bundle, pruning.PruneConfig("magnitude", 0.8), progress=False)
+        pruning.prune(bundle, methods.Magnitude(density=0.8), progress=False)
 
 
-@pytest.mark.parametrize("bad", [dict(density=0.0), dict(density=1.5), dict(method="obd"),
-                                 dict(selection="top"), dict(rounds=0),
-                                 dict(replacement=True)])
-def test_bad_config_is_a_clear_error(bad):
+@pytest.mark.parametrize("bad", [dict(density=0.0), dict(density=1.5), dict(density=True),
+                                 dict(selection="top"), dict(rounds=0), dict(seed=-1),
+                                 dict(replacement=True), dict(input="zeros")])
+def test_bad_options_are_a_clear_error(bad):
     with pytest.raises(SketchjaxError):
-        pruning.PruneConfig(**bad).validate()
+        methods.SynFlow(**bad).validated("lenet_300_100", "mnist1d")
 
 
 _FLOAT64_SCRIPT = """
 import dataclasses, sys, jax, jax.numpy as jnp, numpy as np
-from sketchjax import pruning
+from sketchjax import methods, pruning
 from sketchjax.models.registry import init_model
 b = init_model("vgg19_bn", "cifar10", jax.random.key(0))
 x64 = jax.config.read("jax_enable_x64")
 if x64:
     cast = lambda t: jax.tree.map(lambda a: a.astype(jnp.float64), t)
     b = dataclasses.replace(b, params=cast(b.params), batch_stats=cast(b.batch_stats))
-config = pruning.PruneConfig("synflow", 0.1, rounds=10, synflow_input_scaling=not x64)
+config = methods.SynFlow(density=0.1, rounds=10, input_scaling=not x64)
 mask = pruning.prune(b, config, progress=False)
 np.savez(sys.argv[1], **{k.replace("/", "|"): v for k, v in mask.arrays.items()})
 """

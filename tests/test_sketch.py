@@ -167,7 +167,7 @@ def test_layerwise_sample_breaks_ties_to_exact_counts():
 
 
 def test_layerwise_sample_never_draws_a_dead_weight_under_ties():
-    # The example: the layer's count includes alive weights of score 0; dead and alive
+    # Regression: the layer's count includes alive weights of score 0; dead and alive
     # zero-score weights used to tie at race value inf and the tie went by position, reviving
     # the dead weights at positions 0 and 1.
     alive = jnp.array([0.0, 0.0, 1.0, 1.0, 1.0, 1.0])

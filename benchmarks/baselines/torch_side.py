@@ -6,7 +6,7 @@
     python benchmarks/baselines/torch_side.py grasp   --model resnet20
 
 Prints one JSON line. The models are OpenLTH's CIFAR ResNet-20 and VGG-19-BN (the parameter
-counts are checked against the methods spec), initialised as the references (kaiming normal,
+counts are checked against docs/methods.md), initialised as the references (kaiming normal,
 fan_in). The tasks follow the reference implementations' semantics:
 - train: SGD momentum 0.9, weight decay 1e-4, lr 0.1, batch 128 of one reused random batch,
   BatchNorm in training mode; 3 warm-up steps, then `--steps` timed steps (img/s). `--masked`

@@ -1,4 +1,4 @@
-"""Random pruning data (methods spec, section 1): `normal` and `sparse` batches, pure JAX.
+"""Random pruning data (docs/methods.md, "Pruning data"): `normal` and `sparse` batches, pure JAX.
 
 Both live in *normalised* input space: N(0, 1) per entry is "the dataset's mean and std" once
 the usual (x - mean) / std is applied, so no dataset statistics are needed here. Labels are

@@ -11,7 +11,7 @@
 """
 from sketchjax.training.config import PRESETS, RESUMABLE_CHANGES, TrainConfig, preset
 from sketchjax.training.from_mask import (TrainOverrides, plan_from_mask, recipe,
-                                          rewind_start, ticket_start, train_from_mask)
+                                          rewind_start, train_from_mask)
 from sketchjax.training.loop import TrainResult, evaluate, initial_state, train
 from sketchjax.training.optimizer import learning_rate_schedule, make_optimizer, mask_updates
 from sketchjax.training.plan import RunPlan, plan_run
@@ -24,6 +24,6 @@ __all__ = [
     "TrainResult", "TrainState", "compiled_steps", "create_train_state", "data_mesh",
     "eval_step", "evaluate", "initial_state", "learning_rate_schedule", "make_optimizer",
     "mask_updates", "plan_from_mask", "plan_run", "preset", "put_batch", "recipe",
-    "rewind_start", "ticket_start", "train",
+    "rewind_start", "train",
     "train_from_mask", "train_step",
 ]

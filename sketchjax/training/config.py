@@ -1,10 +1,11 @@
 """The training recipe: `TrainConfig` and the named presets.
 
-The paper's recipe (methods spec, section 5; = OpenLTH's CIFAR defaults) is `TrainConfig()`:
-SGD with momentum 0.9, weight decay 1e-4 on every parameter (added to the gradient, as PyTorch
-does), lr 0.1 divided by 10 at epochs 80 and 120, 160 epochs, batch 128. `PRESETS["lenet"]` is
-the lottery-ticket LeNet protocol (Adam, lr 1.2e-3, batch 60, 50 epochs, no decay). Which
-preset a model gets by default is the model registry's policy (`ModelSpec.preset`).
+The paper's recipe (= OpenLTH's CIFAR defaults; docs/methods.md, "Training recipes") is
+`TrainConfig()`: SGD with momentum 0.9, weight decay 1e-4 on every parameter (added to the
+gradient, as PyTorch does), lr 0.1 divided by 10 at epochs 80 and 120, 160 epochs, batch 128.
+`PRESETS["lenet"]` is the lottery-ticket LeNet protocol (Adam, lr 1.2e-3, batch 60, 50 epochs,
+no decay). Which preset a model gets by default is the model registry's policy
+(`ModelSpec.preset`).
 """
 from __future__ import annotations
 

@@ -15,9 +15,10 @@ from pathlib import Path
 from typing import Any, Mapping, Optional, Sequence
 
 from sketchjax.errors import SketchjaxError
-from sketchjax.masks import Mask, load_mask
+from sketchjax.masks import Mask, MaskInfo, Rewind, load_mask, mask_id
+from sketchjax.methods.imp import ticket_start
 from sketchjax.models.registry import model_spec
-from sketchjax.records import config_hash
+from sketchjax.records import identity_name
 from sketchjax.training.config import TrainConfig, preset
 from sketchjax.training.loop import TrainResult, train
 from sketchjax.training.plan import RunPlan, plan_run
@@ -66,41 +67,36 @@ def recipe(model: str, preset_name: Optional[str] = None,
     return preset(name, **dict(changes)).validate(), name
 
 
-def ticket_start(data: str) -> str:
-    """Where the final network of an IMP search on `data` trains from.
-
-    "rewind": theta_K at step K, the lottery-ticket procedure (real data). "init": theta_0 at
-    step 0, for a mask found on random data and then trained on real data, as the paper's
-    authors transfer masks in their fork of OpenLTH (lottery/branch/cross_domain.py trains a
-    level's mask from the state at '0ep', step 0); theta_K of a random-data search was
-    trained on noise.
-    """
-    return "rewind" if data == "real" else "init"
-
-
-def _ticket_rewind(metadata: Mapping[str, Any]) -> Optional[Mapping[str, Any]]:
+def _ticket_rewind(info: MaskInfo) -> Optional[Rewind]:
     """The rewind point a mask's ticket starts from, or None (not IMP, or found on random
     data: `ticket_start`, whatever an older file's metadata names)."""
-    rewind = metadata.get("rewind")
-    data = (metadata.get("inputs") or {}).get("data", "real")
-    return rewind if rewind and ticket_start(data) == "rewind" else None
+    return info.rewind if info.rewind and ticket_start(info.data) == "rewind" else None
 
 
-def rewind_start(masks: Sequence[Mask]) -> tuple[int, tuple[dict[str, Any], ...]]:
+def rewind_start(masks: Sequence[Mask], paths: Sequence[str | os.PathLike]
+                 ) -> tuple[int, tuple[dict[str, Any], ...]]:
     """Where IMP tickets start training: (K, each mask's theta_K), from their metadata's
-    "rewind" (`_ticket_rewind`); (0, ()) when no mask starts from a rewind point.
+    "rewind" (`_ticket_rewind`; its file relative to the mask file's folder, `paths`);
+    (0, ()) when no mask starts from a rewind point.
 
     Raises:
       SketchjaxError: masks trained together that do not share one rewind step.
     """
-    rewinds = [_ticket_rewind(m.metadata) for m in masks]
+    rewinds = [_ticket_rewind(m.info) for m in masks]
     if not any(rewinds):
         return 0, ()
-    steps = {int(r["step"]) if r else None for r in rewinds}
+    steps = {r.step if r else None for r in rewinds}
     if len(steps) != 1:
         raise SketchjaxError(f"masks trained together must share one rewind step; got "
                              f"{sorted(steps, key=str)}")
-    return steps.pop(), tuple(load_variables(r["file"]) for r in rewinds)
+    if len(paths) != len(masks):
+        raise SketchjaxError(f"give each mask's file: {len(masks)} masks, {len(paths)} paths")
+    files = [Path(p).parent / r.file for r, p in zip(rewinds, paths)]
+    for f in files:
+        if not f.is_file():
+            raise SketchjaxError(f"the rewind point {f} of an IMP mask is missing (an IMP "
+                                 "mask trains with its search folder beside it)")
+    return steps.pop(), tuple(load_variables(f) for f in files)
 
 
 def plan_from_mask(mask_path: Optional[str | os.PathLike],
@@ -113,30 +109,34 @@ def plan_from_mask(mask_path: Optional[str | os.PathLike],
     """
     o = overrides
     mask: Optional[Mask] = None
-    meta: Mapping[str, Any] = {}
+    info = MaskInfo()
     if mask_path is not None:
         mask = load_mask(mask_path)
-        meta = mask.metadata
-    model = o.model or meta.get("model")
-    dataset = o.dataset or meta.get("dataset")
+        info = mask.info
+    model = o.model or info.model
+    dataset = o.dataset or info.dataset
     if not model or not dataset:
         raise SketchjaxError(
             f"{mask_path} names no model/dataset; pass them" if mask is not None else
             "a dense run needs a model and a dataset")
-    num_classes = o.num_classes if o.num_classes is not None else meta.get("num_classes")
-    seeds = tuple(o.seeds) if o.seeds is not None else (int(meta.get("seed", 0)),)
+    num_classes = o.num_classes if o.num_classes is not None else info.num_classes
+    seeds = tuple(o.seeds) if o.seeds is not None else (info.seed,)
     config, preset_name = recipe(model, o.preset, o.recipe)
-    ticket_rewind = _ticket_rewind(meta) if mask is not None else None
-    rewind = dict(ticket_rewind) if ticket_rewind and o.rewind else None
-    start_step, init_variables = rewind_start([mask]) if rewind else (0, ())
-    record = {"mask_file": str(Path(mask_path).resolve()) if mask is not None else None,
-              "preset": preset_name, "rewind": rewind}
+    ticket_rewind = _ticket_rewind(info) if mask is not None else None
+    rewind = ticket_rewind is not None and o.rewind
+    start_step, init_variables = rewind_start([mask], [mask_path]) if rewind else (0, ())
+    # The mask by its own identity, never by where its file lies: a copy trains into the
+    # same run name.
+    record = {"mask": mask_id(mask) if mask is not None else None,
+              "mask_file": Path(mask_path).name if mask is not None else None,
+              "preset": preset_name, "rewind_step": start_step if rewind else None}
     out = o.out
     if out is None:
         stem = Path(mask_path).stem if mask is not None else f"{model}_{dataset}_dense"
-        out = Path(o.runs_dir) / (f"{stem}_" + config_hash(
-            {"model": model, "dataset": dataset, "seeds": list(seeds), "data": o.data,
-             "init_seed": o.init_seed, "train": config.to_dict(), **record}))
+        identity = {"model": model, "dataset": dataset, "seeds": list(seeds), "data": o.data,
+                    "init_seed": o.init_seed, "train": config.to_dict(),
+                    **{k: v for k, v in record.items() if k != "mask_file"}}
+        out = Path(o.runs_dir) / identity_name([stem], identity)
     return plan_run(model, dataset, config, mask=mask, seeds=seeds, init_seed=o.init_seed,
                     num_classes=num_classes, data=o.data, data_dir=o.data_dir, out=out,
                     resume=o.resume, start_step=start_step, init_variables=init_variables,

@@ -147,7 +147,8 @@ def _split_sizes(dataset: str, data: str, data_dir) -> tuple[int, Optional[int]]
 
 def check_resume(paths: RunPaths, identity: Mapping[str, Any]) -> None:
     """A resumed run must have been started with the same trajectory-defining record."""
-    ignore = [f"train.{name}" for name in RESUMABLE_CHANGES]
+    # The mask file's name is shown, not part of the identity (the mask's hash is).
+    ignore = [f"train.{name}" for name in RESUMABLE_CHANGES] + ["mask_file"]
     diffs = config_differences(read_json(paths.config), identity, ignore)
     if diffs:
         raise SketchjaxError(f"--resume: {paths.root} was started with other settings "
@@ -190,7 +191,7 @@ def plan_run(model: str, dataset: str, config: TrainConfig = TrainConfig(), *,
     for v in variables:
         _check_variables(v, params_shape, "the initial variables", model)
     if init_seed is None:
-        init_seeds = (tuple(int(masks[i if len(masks) > 1 else 0].metadata.get("seed", 0))
+        init_seeds = (tuple(masks[i if len(masks) > 1 else 0].info.seed
                             for i in range(len(seeds))) if masks else seeds)
     else:
         init_seeds = (int(init_seed),) * len(seeds)

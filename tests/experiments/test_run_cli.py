@@ -7,9 +7,13 @@ import os
 import pytest
 
 from experiments import run as run_cli
-from experiments.presets import FIGURES, TABLES
-from experiments.reproduce import make_request, reproduce
+from experiments.estimate import load_throughput
+from experiments.figures import _masks_dir, fig2_config
+from experiments.presets import FIGURES, SCALE_PRESETS, TABLES
+from experiments.reproduce import dry_run, make_request, reproduce
 from experiments.runner import run_group
+from sketchjax.imp import level_files, search_name
+from sketchjax.mask_store import MaskSpec
 
 
 @pytest.fixture(scope="module")
@@ -87,6 +91,30 @@ def test_dry_run_lists_the_plan_and_estimates_its_time(smoke, capsys):
                          "--dry-run", "--only", "IMP"]) == 0
     out = capsys.readouterr().out
     assert "3 runs, 0 done, 3 to do" in out and "[todo] table2 | IMP (supervised)" in out
+
+
+def test_the_estimate_is_the_sum_of_the_tables_and_fig2(smoke, tmp_path):
+    fresh = dry_run(make_request("all", "smoke", out=tmp_path), log=lambda s: None)
+    assert set(fresh["tables"]) == set(TABLES)
+    assert fresh["tables"]["table2"] > fresh["tables"]["table1"] > 0    # IMP's levels
+    assert fresh["tables"]["table3"] == 0            # Table 1's runs, counted there
+    assert sum(fresh["tables"].values()) == pytest.approx(sum(fresh["per_group"]))
+    assert fresh["seconds"] == pytest.approx(sum(fresh["tables"].values())
+                                             + fresh["figure_seconds"])
+    # Fig. 2: its search's missing levels (1 epoch of 4,000 // 60 steps each, one seed) and
+    # the shuffled-mask norms; with the search on disk (and the same step times), the norms.
+    config = MaskSpec("lenet_300_100", "mnist1d",
+                      fig2_config(SCALE_PRESETS["smoke"])).validated().config
+    paths = level_files(_masks_dir(smoke) / search_name("lenet_300_100", "mnist1d", config),
+                        "lenet_300_100", "mnist1d", config)
+    assert len(paths) == 6 and all(p.exists() for p in paths)     # 0.8 ** 6 < 0.3 (hidden)
+    (smoke / "throughput.json").write_text((tmp_path / "throughput.json").read_text())
+    done = dry_run(make_request("all", "smoke", out=smoke), log=lambda s: None)
+    assert done["seconds"] == done["figure_seconds"] > 0
+    key = "cpu|lenet_300_100|mnist1d|adam|60|1"
+    step, start = load_throughput(tmp_path)[key], load_throughput(tmp_path)[key + "|start"]
+    assert fresh["figure_seconds"] - done["figure_seconds"] == pytest.approx(
+        6 * (66 * step + start))                       # each level: its steps and its start
 
 
 @pytest.mark.parametrize("argv,message", [

@@ -1,4 +1,4 @@
-"""The model zoo: exact parameter counts (methods.md section 4), init distributions, shapes."""
+"""The model zoo: exact parameter counts (docs/methods.md, "Models"), init distributions, shapes."""
 import math
 
 import jax
@@ -34,7 +34,8 @@ def bundle(name, dataset, **kwargs):
     return _BUNDLES[cache_key]
 
 
-# (model, dataset, params, prunable) straight from methods.md section 4.
+# (model, dataset, params, prunable), params counted as PyTorch counts trainable parameters
+# (BN running statistics excluded); docs/methods.md lists them.
 COUNTS = [
     ("vgg19_bn", "cifar10", 20_040_522, 20_024_000),
     ("vgg19_bn", "cifar100", 20_086_692, 20_070_080),
@@ -72,7 +73,7 @@ def _resnet18_count(width_multiplier, num_classes=200):
 
 
 def test_wide_resnet18_widens():
-    assert _resnet18_count(1) == 11_271_432  # the closed form agrees with the spec
+    assert _resnet18_count(1) == 11_271_432  # the closed form agrees with COUNTS
     _, params, _ = shapes("wide_resnet18", "tiny_imagenet")
     assert count_params(params) == _resnet18_count(2) == 44_857_672
     # The reference's "wide-resnet18" (= resnet18) is width_multiplier=1.

@@ -151,19 +151,35 @@ def test_verify_linear_cli_small_run(tmp_path, capsys):
 
 @pytest.mark.parametrize("module,argv,message", [
     ("verify_theorem72", ["--widths", "0"], "--widths"),
-    ("verify_theorem72", ["--densities", "0.1", "--draws", "5"], "not allowed"),
     ("verify_theorem72", ["--lr-fraction", "2"], "--lr-fraction"),
+    ("verify_theorem72", ["--samples", "8"], "--samples"),
     ("verify_linear", ["--draws", "3,x"], "--draws"),
     ("verify_linear", ["--samples", "1"], "--samples"),
-    ("verify_linear", ["--no-such-flag"], "unrecognized"),
 ])
-def test_bad_flags_exit_2_and_write_nothing(tmp_path, capsys, module, argv, message):
+def test_bad_values_exit_2_with_one_line_and_write_nothing(tmp_path, capsys, module, argv,
+                                                           message):
     import importlib
     v = importlib.import_module(f"ntk.{module}")
     out = tmp_path / "never"
     assert v.main(argv + ["--out", str(out)]) == 2
     err = capsys.readouterr().err
-    assert message in err and err.count("\n") == 1
+    assert err.startswith(f"{v.PROG}: error: ") and message in err and err.count("\n") == 1, err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("module,argv,message", [
+    ("verify_theorem72", ["--densities", "0.1", "--draws", "5"], "not allowed"),
+    ("verify_theorem72", ["--activation", "tanh"], "invalid choice"),
+    ("verify_linear", ["--no-such-flag"], "unrecognized"),
+])
+def test_argparse_errors_exit_2_and_write_nothing(tmp_path, capsys, module, argv, message):
+    import importlib
+    v = importlib.import_module(f"ntk.{module}")
+    out = tmp_path / "never"
+    with pytest.raises(SystemExit) as exc:
+        v.main(argv + ["--out", str(out)])
+    assert exc.value.code == 2
+    assert message in capsys.readouterr().err
     assert not out.exists()
 
 

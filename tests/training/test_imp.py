@@ -13,6 +13,7 @@ from sketchjax import training as T
 from sketchjax.counts import kept_count
 from sketchjax.errors import SketchjaxError
 from sketchjax.masks import load_mask
+from sketchjax.methods import IMP
 from sketchjax.variables import load_variables
 
 MODEL, DATASET = "lenet_300_100", "mnist1d"   # 31 steps per epoch at batch 128
@@ -23,7 +24,7 @@ def small_config(**changes):
     base = dict(density=0.6, epochs=1, rewind_iters=K, output_layer="ignore",
                 train=T.preset("lenet", batch_size=128))
     base.update(changes)
-    return imp.IMPConfig(**base)
+    return IMP(**base)
 
 
 class SpyTrain:
@@ -42,7 +43,7 @@ class SpyTrain:
         monkeypatch.setattr(imp, "train", spy)
 
 
-def test_level_counts_follow_0p8_to_the_L_and_the_spec_level_numbers():
+def test_level_counts_follow_0p8_to_the_L_and_the_documented_level_numbers():
     counts = [c for (c,) in imp.level_counts([266200], [0.2], 0.1, exact_final=False)]
     kept = 266200
     for c in counts:  # OpenLTH: prune ceil(0.2 * remaining)
@@ -50,7 +51,7 @@ def test_level_counts_follow_0p8_to_the_L_and_the_spec_level_numbers():
         kept = c
     np.testing.assert_allclose([c / 266200 for c in counts],
                                [0.8 ** L for L in range(1, len(counts) + 1)], atol=1e-4)
-    # Methods spec: 10% needs 11 levels (8.6%), 5% 14, 2% 18, 1.2% 20.
+    # docs/methods.md (IMP), on VGG-19: 10% needs 11 levels (8.6%), 5% 14, 2% 18, 1.2% 20.
     n = 20024000
     assert [len(imp.level_counts([n], [0.2], d, False)) for d in (0.1, 0.05, 0.02, 0.012)] \
         == [11, 14, 18, 20]
@@ -61,7 +62,7 @@ def test_level_counts_follow_0p8_to_the_L_and_the_spec_level_numbers():
 
 def test_level_counts_with_per_group_rates_lenet():
     # The lottery-ticket LeNet: hidden layers 20% per level, output layer 10%; 20 levels give
-    # 1.19% overall (the spec's Fig. 2 protocol).
+    # 1.19% overall (the lottery-ticket paper's Fig. 2 protocol).
     hidden, output = 784 * 300 + 300 * 100, 100 * 10
     levels = imp.level_counts([hidden, output], [0.2, 0.1], 0.012, False)
     h, o = hidden, output
@@ -76,13 +77,13 @@ def test_level_counts_with_per_group_rates_lenet():
 
 
 def test_defaults_come_from_the_model_registry():
-    vgg = imp.IMPConfig().resolved("vgg19_bn", "cifar10")
+    vgg = IMP().validated("vgg19_bn", "cifar10")
     assert (vgg.rewind_iters, vgg.output_layer, vgg.train.optimizer, vgg.epochs) == (
         1000, "ignore", "sgd", 160)
-    assert imp.IMPConfig().resolved("resnet20", "cifar100").rewind_iters == 6000
-    resnet = imp.IMPConfig().resolved("resnet20", "cifar10")
+    assert IMP().validated("resnet20", "cifar100").rewind_iters == 6000
+    resnet = IMP().validated("resnet20", "cifar10")
     assert (resnet.rewind_iters, resnet.output_layer) == (2000, "prune")
-    lenet = imp.IMPConfig(epochs=3).resolved("lenet_300_100", "mnist")
+    lenet = IMP(epochs=3).validated("lenet_300_100", "mnist")
     assert (lenet.rewind_iters, lenet.output_layer, lenet.train.optimizer, lenet.train.epochs) \
         == (0, "ignore", "adam", 3)
 
@@ -98,7 +99,7 @@ def test_imp_levels_nested_magnitude_pruned_rewound_and_resumable(tmp_path, monk
 
     # The rewind point is the dense run's K-step weights, and every level starts from it.
     rewind = load_variables(workdir / "rewind.npz")
-    dense_k = T.train(T.plan_run(MODEL, DATASET, small_config().resolved(MODEL, DATASET).train
+    dense_k = T.train(T.plan_run(MODEL, DATASET, small_config().validated(MODEL, DATASET).train
                                  .replace(checkpoint_every=0), seeds=(0,), init_seed=0),
                       progress=False, stop_step=K)
     assert max(float(np.abs(np.asarray(a) - np.asarray(b)).max()) for a, b in
@@ -217,12 +218,12 @@ def test_imp_cli_then_train_starts_from_the_rewind_point(tmp_path, capsys):
     assert train_cli.main(["--mask", str(out), "--epochs", "1", "--batch-size", "128",
                            "--out", str(run_dir), "--quiet"]) == 0
     summary = json.loads((run_dir / "summary.json").read_text())
-    assert summary["config"]["start_step"] == 7 and summary["config"]["rewind"]["step"] == 7
+    assert summary["config"]["start_step"] == 7 and summary["config"]["rewind_step"] == 7
     assert summary["steps"] == 31 and summary["pruned_weights_nonzero"] == 0
     capsys.readouterr()
     assert prune_cli.main(["--method", "imp", "--model", MODEL, "--dataset", DATASET,
                            "--data", "sparse", "--out", str(tmp_path / "x.npz")]) == 2
-    assert "unknown IMP data 'sparse'" in capsys.readouterr().err
+    assert "unknown imp data 'sparse'" in capsys.readouterr().err
 
 
 def test_searches_for_several_densities_share_their_levels(tmp_path, monkeypatch):
@@ -230,7 +231,7 @@ def test_searches_for_several_densities_share_their_levels(tmp_path, monkeypatch
     calls = []
     real = imp.train
     monkeypatch.setattr(imp, "train", lambda plan, **kw: calls.append(plan) or real(plan, **kw))
-    config = imp.IMPConfig(density=0.7, epochs=1, train=T.preset("lenet", batch_size=128))
+    config = IMP(density=0.7, epochs=1, train=T.preset("lenet", batch_size=128))
     first = make_mask(MaskSpec(MODEL, DATASET, config), masks_dir=tmp_path, progress=False,
                       log=lambda s: None)
     assert len(calls) == 2 and first.mask.metadata["imp"]["level"] == 2      # 0.8, 0.64
@@ -264,7 +265,7 @@ def test_exact_final_never_keeps_more_of_a_group_than_it_had():
 
 
 def test_shared_levels_leave_out_only_an_exact_last_level():
-    exact = small_config(density=0.55, exact_final=True, output_layer="prune").resolved(
+    exact = small_config(density=0.55, exact_final=True, output_layer="prune").validated(
         MODEL, DATASET)
     assert imp.shared_levels(MODEL, DATASET, exact) == (2, 3)
     plain = dataclasses.replace(exact, exact_final=False)

@@ -1,10 +1,11 @@
-"""The report framework of the verify scripts: one checked statement per `Check`,
-summary.json/.md/PNG outputs, the CLI wrapper.
+"""The checks of the verify scripts: one checked statement per `Check`, the z-score and
+formatting helpers, the summary.json/.md/PNG outputs, and the runner behind both CLIs.
 
-`ntk.verify_linear` and `ntk.verify_theorem72` build a list of Checks and hand it, with their
-figures, to `run_cli`, which writes OUT/summary.json, OUT/summary.md and one PNG per figure and
-returns the exit status: 0 when every must-hold statement holds, 1 when one fails, 2 on a bad
-flag (nothing written); --report-only always gives 0.
+`ntk.verify_linear` and `ntk.verify_theorem72` run through `cli_main` (parse, check the values:
+one error line and exit 2 on a bad one), which hands `run_checks` a function that builds the
+list of Checks and the figures; it writes OUT/summary.json, OUT/summary.md and one PNG per
+figure and returns the exit status: 0 when every must-hold statement holds, 1 when one fails;
+--report-only always gives 0.
 """
 from __future__ import annotations
 
@@ -35,38 +36,23 @@ def nan_max(values) -> float:
 # ============================================================================================
 # Flags.
 
-class CliError(Exception):
-    """A bad flag: one message, exit status 2."""
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):  # argparse would print the usage and exit; we want one line
-        raise CliError(message)
-
-
-def make_parser(prog: str, description: str) -> argparse.ArgumentParser:
-    """An ArgumentParser whose errors raise CliError instead of exiting."""
-    return _Parser(prog=prog, description=description,
-                   formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-
-
 def parse_list(text: str, kind: Callable, name: str, low=None, high=None,
                low_open: bool = False) -> list:
     """'1,2,3' -> [1, 2, 3] of `kind`, each in [low, high] ((low, high] if low_open); sorted,
-    unique."""
+    unique. SketchjaxError names the flag when a value is malformed or out of range."""
     try:
         values = [kind(v) for v in str(text).split(",") if v.strip()]
     except ValueError:
-        raise CliError(f"{name} must be a comma-separated list of {kind.__name__}s; "
-                       f"got {text!r}") from None
+        raise SketchjaxError(f"{name} must be a comma-separated list of {kind.__name__}s; "
+                             f"got {text!r}") from None
     if not values:
-        raise CliError(f"{name} is empty")
+        raise SketchjaxError(f"{name} is empty")
     for v in values:
         if (not math.isfinite(v) or (low is not None and (v <= low if low_open else v < low))
                 or (high is not None and v > high)):
             interval = (f"{'(' if low_open else '['}{low}, {high if high is not None else 'inf'}"
                         f"{']' if high is not None else ')'}")
-            raise CliError(f"{name}: {v} is outside {interval}")
+            raise SketchjaxError(f"{name}: {v} is outside {interval}")
     return sorted(set(values))
 
 
@@ -248,13 +234,25 @@ def finish(prog: str, checks: Sequence[Check], report_only: bool, written: Seque
     return 0
 
 
-def run_cli(prog: str, parse: Callable, run: Callable, argv=None) -> int:
-    """Parse (a bad flag or an unwritable --out -> one message, exit 2), run, write, report."""
+def cli_main(prog: str, parser: argparse.ArgumentParser, check_args: Callable,
+             run: Callable, argv=None) -> int:
+    """A check's command line: parse (argparse's own errors as usual), check the values
+    (`check_args` raises SketchjaxError: one line `prog: error: ...`, exit 2, nothing
+    written), then `run_checks`."""
+    args = parser.parse_args(argv)
     try:
-        args = parse(argv)
-    except (CliError, SketchjaxError) as e:
-        print(f"{prog}: error: {e} (see --help)", file=sys.stderr)
+        check_args(args)
+    except SketchjaxError as err:
+        print(f"{prog}: error: {err}", file=sys.stderr)
         return 2
+    return run_checks(prog, run, args)
+
+
+def run_checks(prog: str, run: Callable, args: argparse.Namespace) -> int:
+    """Run the checks for validated flags, write the outputs, print the table and the verdict.
+
+    `run(args)` returns (checks, figures, title, preamble, extra_md). Returns the exit status.
+    """
     import matplotlib
     matplotlib.use("Agg")
     checks, figures, title, preamble, extra_md = run(args)

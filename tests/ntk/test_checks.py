@@ -1,10 +1,10 @@
-"""ntk.report: a check that raises fails the run, exit statuses, the z-score, the Check row."""
+"""ntk.checks: a check that raises fails the run, exit statuses, the z-score, the Check row."""
 import math
 
 import numpy as np
 import pytest
 
-from ntk.report import Check, checks_markdown, fail_on_error, finish, nan_max, z_score
+from ntk.checks import Check, checks_markdown, fail_on_error, finish, nan_max, z_score
 
 
 def test_a_check_that_raises_is_a_failed_must_hold_check(capsys):
