@@ -4,9 +4,10 @@ Training dominates every scale (paper scale: 160 epochs per run, 11-18 IMP level
 so the estimate is the number of training steps of every pending run and IMP level times the
 measured seconds per step of that model, recipe and number of stacked seeds, plus each run's
 (and each IMP level's) start: the training loop itself on random data, timed after compilation
-(`step_seconds`), cached in DIR/throughput.json per device. Where finished runs of the same kind are on disk, their measured
-wall time per run is used instead (it includes pruning). Pruning alone is not estimated: at paper scale it is under 1% of a run. An IMP search a
-figure needs is estimated the same way (`imp_search_seconds`).
+(`step_seconds`), cached in DIR/throughput.json per device. Where finished runs of the same
+kind are on disk, their measured wall time per run is used instead (it includes pruning).
+Pruning alone is not estimated: at paper scale it is under 1% of a run. An IMP search a figure
+needs is estimated the same way (`imp_search_seconds`).
 """
 from __future__ import annotations
 
@@ -30,8 +31,8 @@ _TIMED_STEPS = 5
 _TIMED_SECONDS = 0.5
 
 
-def step_seconds(model: str, dataset: str, recipe, seeds: int, cache: dict[str, float],
-                 data_dir=None) -> tuple[float, float]:
+def step_seconds(model: str, dataset: str, recipe, seeds: int,
+                 cache: dict[str, float]) -> tuple[float, float]:
     """(seconds per training step, seconds to start a run) of `seeds` stacked seeds with this
     recipe (a TrainConfig: its optimizer and batch size), measured on the training loop itself
     (`training.train`, after compilation); cached. A run's start (initial weights, optimizer,
@@ -51,14 +52,15 @@ def step_seconds(model: str, dataset: str, recipe, seeds: int, cache: dict[str, 
     measured_seeds = 1 if downscale else seeds
     scale = (batch_size / measured_batch) * (seeds / measured_seeds)
     batch_size, seeds = measured_batch, measured_seeds
-    from sketchjax.training import plan_run, train
-    # The training loop itself on random data (no data set needed), timed as the difference of
-    # two stopping points so that initialisation and compilation cancel.
-    recipe = recipe.replace(batch_size=batch_size, epochs=10_000, eval_every=0,
-                            checkpoint_every=0)
-    plan = plan_run(model, dataset, recipe, seeds=range(seeds), data="normal")
-    key = f"{jax.devices()[0].device_kind}|{model}|{dataset}|{recipe.optimizer}|{batch_size}|{seeds}"
+    key = (f"{jax.devices()[0].device_kind}|{model}|{dataset}|{recipe.optimizer}|{batch_size}|"
+           f"{seeds}")
     if key not in cache:
+        from sketchjax.training import plan_run, train
+        # The training loop itself on random data (no data set needed), timed as the
+        # difference of two stopping points so that initialisation and compilation cancel.
+        plan = plan_run(model, dataset, recipe.replace(batch_size=batch_size, epochs=10_000,
+                                                       eval_every=0, checkpoint_every=0),
+                        seeds=range(seeds), data="normal")
 
         def loop_seconds(steps: int) -> float:
             begin = time.perf_counter()
@@ -78,8 +80,8 @@ def step_seconds(model: str, dataset: str, recipe, seeds: int, cache: dict[str, 
     return cache[key] * scale, cache[key + "|start"]
 
 
-def imp_search_seconds(model: str, dataset: str, config, masks_dir, cache: dict[str, float],
-                       data_dir=None) -> tuple[float, int]:
+def imp_search_seconds(model: str, dataset: str, config, masks_dir,
+                       cache: dict[str, float]) -> tuple[float, int]:
     """(seconds, training steps) of the levels of an IMP search (a validated `IMP`) not yet
     in `masks_dir`, at one seed's measured step time."""
     search = Path(masks_dir) / search_name(model, dataset, config)
@@ -87,7 +89,7 @@ def imp_search_seconds(model: str, dataset: str, config, masks_dir, cache: dict[
     steps = missing * config.epochs * (dataset_info(dataset).num_train // config.train.batch_size)
     if not steps:
         return 0.0, 0
-    step, start = step_seconds(model, dataset, config.train, 1, cache, data_dir)
+    step, start = step_seconds(model, dataset, config.train, 1, cache)
     return steps * step + missing * start, steps
 
 
@@ -106,7 +108,7 @@ def save_throughput(out, cache: dict[str, float]) -> None:
 
 
 def estimate(pending: Sequence[Sequence[RunSpec]], finished: Sequence[dict[str, Any]],
-             out, data_dir=None) -> dict[str, Any]:
+             out) -> dict[str, Any]:
     """Estimated seconds of the pending groups.
 
     Args:
@@ -147,10 +149,9 @@ def estimate(pending: Sequence[Sequence[RunSpec]], finished: Sequence[dict[str, 
             per_group.append(statistics.median(per_run[kind]) * len(group))
             seconds["records"] += per_group[-1]
         else:   # no finished run of the kind: time a few training steps
-            stacked, start = step_seconds(run.model, run.dataset, run.recipe, len(group), cache,
-                                          data_dir)
-            single, level_start = (step_seconds(run.model, run.dataset, run.recipe, 1, cache,
-                                                data_dir) if imp_steps else (0.0, 0.0))
+            stacked, start = step_seconds(run.model, run.dataset, run.recipe, len(group), cache)
+            single, level_start = (step_seconds(run.model, run.dataset, run.recipe, 1, cache)
+                                   if imp_steps else (0.0, 0.0))
             per_group.append(steps * stacked + start + imp_steps * single
                              + imp_levels * level_start)
             seconds["measured"] += per_group[-1]

@@ -206,14 +206,14 @@ def fig2_config(scale: Scale) -> IMP:
 _TIMED_MASKS = 200
 
 
-def fig2_seconds(scale: Scale, out, cache: dict[str, float], data_dir=None) -> float:
+def fig2_seconds(scale: Scale, out, cache: dict[str, float]) -> float:
     """Estimated seconds of Fig. 2: its IMP search's levels not yet on disk (`estimate`) and the
     shuffled-mask norms, timed on 200 masks per layer at 20% density (the levels' densities
     run from 80% down; the cost grows with min(d, 1 - d), at most 20% past level 1) and scaled
     to every level's count."""
     model, dataset, _ = scale.fig_settings["fig2"]
     config = MaskSpec(model, dataset, fig2_config(scale)).validated().config
-    search_s, _ = imp_search_seconds(model, dataset, config, _masks_dir(out), cache, data_dir)
+    search_s, _ = imp_search_seconds(model, dataset, config, _masks_dir(out), cache)
     key = f"{jax.devices()[0].device_kind}|shuffled-mask norms|{model}|{dataset}"
     if key not in cache:
         theta = trees.flatten(trees.prunable(init_model(model, dataset,

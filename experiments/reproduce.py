@@ -86,8 +86,7 @@ def dry_run(request: Request, log: Callable[[str], None] = print) -> dict:
     done = {name for name, record in records.items() if record is not None}
     first_table = {r.name(): r.table for r in runs}
     pending = pending_groups(runs, request.out, request.shard)
-    result = estimate(pending, [r for r in records.values() if r is not None], request.out,
-                      request.data_dir)
+    result = estimate(pending, [r for r in records.values() if r is not None], request.out)
     table_seconds = {}
     for table in (t for t in request.targets if t in TABLES):
         mine = [r for r in table_runs(table, request.scale, request.seeds)
@@ -108,7 +107,7 @@ def dry_run(request: Request, log: Callable[[str], None] = print) -> dict:
     if figures:
         if "fig2" in figures and request.shard.index == 0:
             cache = load_throughput(request.out)
-            figure_seconds = fig2_seconds(request.scale, request.out, cache, request.data_dir)
+            figure_seconds = fig2_seconds(request.scale, request.out, cache)
             save_throughput(request.out, cache)
         log(f"figures: {', '.join(figures)} (made after the tables; they reuse the tables' "
             f"masks); estimated {human(figure_seconds)}")

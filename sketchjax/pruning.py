@@ -111,7 +111,7 @@ def prune_round(params, batch_stats, mask, kept, key, images, labels, input_scal
     score_key, select_key = jax.random.split(key)
     template = trees.prunable(params)
     masked = trees.apply_mask(params, trees.split(mask, template))
-    scores, total = method.score(ScoreInputs(apply_fn, masked, batch_stats, input_shape,
+    scores, total = method.score_and_total(ScoreInputs(apply_fn, masked, batch_stats, input_shape,
                                              num_classes, score_key, images, labels,
                                              input_scale))
     flat_scores = trees.concat(scores)

@@ -30,8 +30,7 @@ class Smallest(OneShot):
 
         from sketchjax import trees
         size = jnp.abs if self.absolute else (lambda w: w)
-        return (jax.tree.map(lambda w: -size(w) ** self.power, trees.prunable(x.params)),
-                jnp.float32(1.0))
+        return jax.tree.map(lambda w: -size(w) ** self.power, trees.prunable(x.params))
 
 
 @pytest.fixture

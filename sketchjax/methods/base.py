@@ -167,9 +167,15 @@ class OneShot(Method):
                                    schedule="exponential")
 
     def score(self, x: ScoreInputs):
-        """(scores over the prunable leaves of x.params, a scalar total: SynFlow's R, else
-        1); traced inside the compiled round."""
+        """Scores over the prunable leaves of x.params (higher = keep); traced inside the
+        compiled round."""
         raise NotImplementedError
+
+    def score_and_total(self, x: ScoreInputs):
+        """(scores, a scalar total): SynFlow's R, which rescales its next input; 1 for the
+        others. What the pruning round calls."""
+        import jax.numpy as jnp
+        return self.score(x), jnp.float32(1.0)
 
     def input_scale(self, bundle, key):
         """The first round's input scale (a scalar array), or None when the input is not
@@ -248,7 +254,7 @@ class DataScored(OneShot):
         return self.data_score(x, images, labels)
 
     def data_score(self, x: ScoreInputs, images, labels):
-        """(scores, total) on the stacked batches."""
+        """Scores on the stacked batches (images (nb, B, ...), labels (nb, B))."""
         raise NotImplementedError
 
 

@@ -24,11 +24,9 @@ class GraSP(SignedScores, DataScored):
                                 flag="--grasp-temperature")
 
     def data_score(self, x: ScoreInputs, images, labels):
-        import jax.numpy as jnp
-
         from sketchjax import scorers
-        return (scorers.grasp_scores(x.apply_fn, x.params, x.batch_stats, images, labels,
-                                     self.temperature), jnp.float32(1.0))
+        return scorers.grasp_scores(x.apply_fn, x.params, x.batch_stats, images, labels,
+                                    self.temperature)
 
     def inputs_record(self, scaled: bool) -> dict[str, Any]:
         return dict(super().inputs_record(scaled), temperature=self.temperature)

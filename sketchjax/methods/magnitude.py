@@ -15,7 +15,5 @@ class Magnitude(OneShot):
     name: ClassVar[str] = "magnitude"
 
     def score(self, x: ScoreInputs):
-        import jax.numpy as jnp
-
         from sketchjax import scorers
-        return scorers.magnitude_scores(x.params), jnp.float32(1.0)
+        return scorers.magnitude_scores(x.params)

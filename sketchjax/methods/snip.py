@@ -22,11 +22,9 @@ class SNIP(DataScored):
                        flag="--snip-loss")
 
     def data_score(self, x: ScoreInputs, images, labels):
-        import jax.numpy as jnp
-
         from sketchjax import scorers
-        return (scorers.snip_scores(x.apply_fn, x.params, x.batch_stats, images, labels,
-                                    self.loss), jnp.float32(1.0))
+        return scorers.snip_scores(x.apply_fn, x.params, x.batch_stats, images, labels,
+                                   self.loss)
 
     def inputs_record(self, scaled: bool) -> dict[str, Any]:
         return dict(super().inputs_record(scaled), loss=self.loss)

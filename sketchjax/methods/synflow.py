@@ -34,6 +34,9 @@ class SynFlow(OneShot):
         return dataclasses.replace(super().compiled(), input_scaling=True)
 
     def score(self, x: ScoreInputs):
+        return self.score_and_total(x)[0]
+
+    def score_and_total(self, x: ScoreInputs):
         from sketchjax import inputs, scorers
         z = inputs.synflow_input(self.input, x.key, x.input_shape) * x.input_scale
         return scorers.synflow_scores_and_total(x.apply_fn, x.params, x.batch_stats, z)
