@@ -113,16 +113,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         plan = plan_from_mask(args.mask, overrides_from_args(args))
         if not args.quiet:
             print(plan.describe())
-        summary = train(plan, progress=not args.quiet).summary
+        records = train(plan, progress=not args.quiet).records
     except SketchjaxError as err:
         print(f"train.py: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("train.py: interrupted; continue with the same flags and --resume", file=sys.stderr)
         return 130
-    from sketchjax.training.summary import summary_line
-    print(f"{summary_line(summary)}; {time.perf_counter() - start:.1f} s")
-    print(f"wrote {plan.paths.summary}")
+    from sketchjax.training.run_record import summary_line
+    print(f"{summary_line(records)}; {time.perf_counter() - start:.1f} s")
+    print("wrote " + ", ".join(str(plan.paths.record(s)) for s in plan.seeds))
     return 0
 
 

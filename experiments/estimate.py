@@ -23,7 +23,7 @@ from sketchjax.imp import level_files, search_name, shared_levels
 from sketchjax.methods import IMP
 from sketchjax.records import read_json, write_json
 
-from experiments.runs import RunSpec
+from experiments.runs import RunSpec, run_seconds
 
 THROUGHPUT_FILE = "throughput.json"
 # At least this many steps and this much time (a millisecond step timed 5 times reads ~30% slow).
@@ -122,9 +122,8 @@ def estimate(pending: Sequence[Sequence[RunSpec]], finished: Sequence[dict[str, 
     cache = load_throughput(out)
     per_run: dict[tuple, list[float]] = {}
     for record in finished:
-        kind = (record["identity"]["mask"]["method"] if record["identity"]["mask"] != "dense"
-                else "dense", record["model"], record["dataset"], record["epochs"])
-        per_run.setdefault(kind, []).append(record["group_seconds"] / record["group_seeds"])
+        kind = (record["method"], record["model"], record["dataset"], record["epochs"])
+        per_run.setdefault(kind, []).append(run_seconds(record))
     seconds = {"records": 0.0, "measured": 0.0}
     per_group = []
     steps_total = 0

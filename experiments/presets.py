@@ -266,7 +266,7 @@ def scale_options(scale: Scale, method: type, model: str) -> dict[str, Any]:
 def mask_config(column: Column, scale: Scale, model: str, density: float, seed: int):
     """The method (with its options) of a column's cell at a scale; None for the dense
     column."""
-    if column.method == "dense":
+    if column == DENSE:
         return None
     options = scale_options(scale, methods.get(column.method), model)
     return methods.create(column.method, density=density, seed=seed,

@@ -21,7 +21,7 @@ from sketchjax.records import write_json
 from experiments import stats
 from experiments.paper_numbers import PAPER
 from experiments.presets import DENSE, TABLE_COLUMNS, TITLES
-from experiments.runs import RunSpec, read_record
+from experiments.runs import RunSpec, read_record, run_seconds
 from experiments.stats import Sample
 
 MODEL_TITLES = {"vgg19_bn": "VGG-19", "vgg19": "VGG-19 (no BN)", "resnet20": "ResNet-20",
@@ -60,15 +60,11 @@ def collect(runs: Sequence[RunSpec], out) -> Finished:
     return Finished(accuracy, density)
 
 
-def run_seconds(runs: Sequence[RunSpec], out) -> float:
-    """Measured wall time of the finished runs (a group's time shared among its seeds):
-    what the table costs on its own, shared runs included."""
-    total = 0.0
-    for run in runs:
-        record = read_record(run, out)
-        if record is not None:
-            total += record["group_seconds"] / record["group_seeds"]
-    return total
+def table_seconds(runs: Sequence[RunSpec], out) -> float:
+    """Measured wall time of the finished runs (`runs.run_seconds`): what the table costs on
+    its own, shared runs included."""
+    records = (read_record(run, out) for run in runs)
+    return sum(run_seconds(r) for r in records if r is not None)
 
 
 def table_cells(table: str, settings: Sequence[tuple[str, str]], densities: Sequence[float],

@@ -143,7 +143,7 @@ def write_reports(request: Request, log: Callable[[str], None] = print) -> dict[
                                           report.collect(runs, request.out),
                                           with_paper=request.scale.name == "paper")
         if table in request.targets:
-            seconds = report.run_seconds(runs, request.out)
+            seconds = report.table_seconds(runs, request.out)
             written[table] = report.write_table(table, cells[table], folder,
                                                 _note(request.scale, request.seeds),
                                                 {"run_seconds": round(seconds, 1)})

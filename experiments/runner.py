@@ -19,8 +19,7 @@ from typing import Any, Callable, Optional, Sequence
 from sketchjax.errors import SketchjaxError
 from sketchjax.mask_store import MaskOutcome, make_mask
 from sketchjax.records import config_hash, write_json
-from sketchjax.training import RunPlan, plan_run, rewind_start, train
-from sketchjax.version import versions
+from sketchjax.training import RunPaths, RunPlan, plan_run, rewind_start, train
 
 from experiments import run_claims
 from experiments.runs import RunSpec, groups, read_record, record_path, shard_key
@@ -75,20 +74,14 @@ def group_plan(group: Sequence[RunSpec], masks: Sequence[Optional[MaskOutcome]],
     masks = None if dense else [m.mask for m in masks]
     return plan_run(first.model, first.dataset, first.recipe, mask=masks,
                     seeds=[r.seed for r in group], data_dir=data_dir, out=job,
-                    resume=job is not None and (job / "config.json").exists(),
+                    resume=job is not None and RunPaths(job).config.exists(),
                     start_step=start_step, init_variables=init_variables)
-
-
-def _pruned_layers_density(mask, total: float) -> float:
-    """The kept fraction over the layers the method prunes: an IMP search that leaves the
-    classifier dense counts without it; every other mask prunes every prunable layer."""
-    pruned = mask.mask.info.pruned_density if mask is not None else None
-    return total if pruned is None else float(pruned)
 
 
 def run_group(group: Sequence[RunSpec], out, *, data_dir=None,
               progress: bool = False) -> list[dict[str, Any]]:
-    """Masks, one stacked training run, one record per run (written last). Returns the records."""
+    """Masks, one stacked training run, and each run's record (the library's run record with
+    `experiment` filled in, written last). Returns the records."""
     start = time.perf_counter()
     masks = [make_mask(r.mask, masks_dir=Path(out) / "masks", data_dir=data_dir,
                        progress=False, log=lambda s: None) if r.mask is not None else None
@@ -96,29 +89,16 @@ def run_group(group: Sequence[RunSpec], out, *, data_dir=None,
     prune_seconds = time.perf_counter() - start
     plan = group_plan(group, masks, out, data_dir=data_dir)
     result = train(plan, progress=progress, epoch_lines=False)
-    summary = result.summary
     wall = time.perf_counter() - start
     records = []
-    for i, (run, mask) in enumerate(zip(group, masks)):
-        history = [row for row in result.history if row["seed"] == run.seed]
-        record = {
-            "name": run.name(), "identity": run.identity(), "table": run.table,
-            "column": run.column, "model": run.model, "dataset": run.dataset,
-            "density": run.density, "seed": run.seed,
-            "test_accuracy": summary["test_accuracy_per_seed"][i],
-            "best_test_accuracy": summary["best_test_accuracy_per_seed"][i],
-            "final_train_accuracy": history[-1]["train_accuracy"] if history else None,
-            "realised_density": summary["density_per_seed"][i],
-            "realised_density_pruned_layers": _pruned_layers_density(
-                mask, summary["density_per_seed"][i]),
-            "mask_file": os.path.relpath(mask.path, out) if mask is not None else None,
-            "mask_computed": bool(mask.computed) if mask is not None else None,
-            "epochs": summary["epochs"], "steps": summary["steps"],
-            "steps_per_epoch": summary["steps_per_epoch"], "group_seeds": len(group),
-            "train_seconds": summary["train_seconds"], "prune_seconds": round(prune_seconds, 3),
-            "group_seconds": round(wall, 3), "device_kind": summary["device_kind"],
-            "history": history, "versions": versions(),
-        }
+    for run, mask, record in zip(group, masks, result.records):
+        record = dict(record, mask_file=os.path.relpath(mask.path, out) if mask else None,
+                      experiment={
+                          "name": run.name(), "identity": run.identity(), "table": run.table,
+                          "column": run.column, "density": run.density,
+                          "mask_computed": bool(mask.computed) if mask else None,
+                          "prune_seconds": round(prune_seconds, 3),
+                          "group_seconds": round(wall, 3)})
         write_json(record_path(run, out), record)
         records.append(record)
     return records

@@ -3,7 +3,7 @@
 A run's identity is everything its result depends on: the model, the dataset, the mask's full
 spec (or "dense"), the training recipe and the seed. Its folder is
 `DIR/runs/<model>_<dataset>_<method>..._<hash of the identity>/` and its result is
-`record.json` there, written last: a run whose record exists is done. Runs that differ only in
+`record.json` there (the library's run record, with `experiment` filled in), written last: a run whose record exists is done. Runs that differ only in
 their seed form a group, trained together in one compiled program (one mask and one set of
 initial weights per seed), so a killed sweep loses at most one group.
 """
@@ -12,15 +12,15 @@ from __future__ import annotations
 import dataclasses
 import os
 from pathlib import Path
-from typing import Any, Iterable, Optional, Sequence
+from typing import Any, Iterable, Mapping, Optional, Sequence
 
 from sketchjax.mask_store import MaskSpec
 from sketchjax.records import config_hash, identity_name, read_json
 from sketchjax.training import TrainConfig, preset
+from sketchjax.training.run_files import RECORD_FILE
 
 from experiments.presets import DENSE, TABLE_COLUMNS, Column, Scale, mask_config
 
-RECORD_FILE = "record.json"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -90,9 +90,14 @@ def record_path(run: RunSpec, out: str | os.PathLike) -> Path:
 
 
 def read_record(run: RunSpec, out: str | os.PathLike) -> Optional[dict[str, Any]]:
-    """The run's final record, or None if it has not finished."""
+    """The run's record (`sketchjax.training.run_record`), or None if it has not finished."""
     path = record_path(run, out)
     return read_json(path) if path.exists() else None
+
+
+def run_seconds(record: Mapping[str, Any]) -> float:
+    """A finished run's wall time: its share of its group's (masks and training)."""
+    return record["experiment"]["group_seconds"] / record["group_seeds"]
 
 
 def training_recipe(scale: Scale, model: str) -> TrainConfig:

@@ -308,12 +308,12 @@ def run_imp(model: str, dataset: str, config: IMP, workdir: str | os.PathLike, *
             mask.update(_prune_level(trained, mask, paths, keep, config.selection,
                                      jax.random.fold_in(key, _SELECT_STREAM + 100 * g + level)))
         kept_pruned = int(sum(np.count_nonzero(mask[p]) for p in pruned_paths))
-        test_acc = (result.summary or {}).get("test_accuracy")
+        trained_record = result.records[0]
         record = {
             "level": level, "pruned_density": kept_pruned / total, "pruned_kept": kept_pruned,
             "pruned_size": total, "target_kept": list(keeps), "group_sizes": sizes,
-            "trained_test_accuracy": test_acc,
-            "trained_train_accuracy": (result.summary or {}).get("final_train_accuracy"),
+            "trained_test_accuracy": trained_record["test_accuracy"],
+            "trained_train_accuracy": trained_record["final_train_accuracy"],
             "rate": config.rate, "output_rate": config.output_rate, "rewind_iters": K,
             "epochs_per_level": config.epochs, "output_layer": config.output_layer,
             "ignored_layers": ignored, "exact_final": config.exact_final, "data": config.data,
@@ -328,6 +328,7 @@ def run_imp(model: str, dataset: str, config: IMP, workdir: str | os.PathLike, *
             train=train_config.to_dict()))
         save_mask(path, final)
         levels.append(record)
+        test_acc = trained_record["test_accuracy"]
         acc = "-" if test_acc is None else f"{test_acc:.4f}"
         log(f"IMP level {level}/{len(counts)}: trained (test acc {acc}), kept {kept_pruned:,} "
             f"of {total:,} ({kept_pruned / total:.4f}), {record['seconds']:.1f}s -> {path}")

@@ -17,4 +17,4 @@ def test_the_library_snippet_runs(tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "('synflow', 'snip', 'grasp', 'magnitude', 'random', 'imp')" in proc.stdout
     assert len(list((tmp_path / "masks").glob("lenet_300_100_mnist1d_synflow_chi_*.npz"))) == 1
-    assert len(list((tmp_path / "runs").glob("*/summary.json"))) == 1
+    assert len(list((tmp_path / "runs").glob("*/seed_*/record.json"))) == 1

@@ -5,8 +5,9 @@
 - `steps`: `TrainState` with masks, the pure `train_step`/`eval_step`, their jitted,
   data-parallel forms on a device mesh;
 - `plan`: `plan_run` checks a run cheaply and returns the `RunPlan` that names it;
-- `loop`: `train(plan)` runs it (evaluation, metrics, checkpoints, summary);
-- `run_files`, `checkpoints`, `summary`: the files and records a run writes;
+- `loop`: `train(plan)` runs it (evaluation, metrics, checkpoints, run records);
+- `run_files`, `checkpoints`, `history`, `run_record`: the files and records a run writes
+  (`run_record`: the one per-seed record, written by `train` and by the experiment runner);
 - `from_mask`: `train_from_mask(path, overrides)`, the policy of training a mask file.
 """
 from sketchjax.training.config import PRESETS, RESUMABLE_CHANGES, TrainConfig, preset

@@ -1,5 +1,5 @@
 """The training loop: `train(plan)` runs a planned run to its end (or to `stop_step`), with
-per-epoch evaluation, metrics, checkpoints and the summary; `evaluate` scores the test split.
+per-epoch evaluation, metrics, checkpoints and the run records; `evaluate` scores the test split.
 
 Determinism: the batches of epoch e come from the seeded pipelines (`start_epoch=e`) and the
 random-data variant draws batch t from fold_in(key(seed), t); checkpoints are taken at epoch
@@ -31,7 +31,8 @@ from sketchjax.training.plan import RunPlan
 from sketchjax.training.run_files import RunPaths, ScalarWriter, write_metrics
 from sketchjax.training.steps import (TrainState, add_sums, batch_sharding, compiled_steps,
                                       create_train_state, data_mesh, put_batch)
-from sketchjax.training.summary import epoch_line, epoch_rows, host, run_summary
+from sketchjax.training.history import epoch_line, epoch_rows, host
+from sketchjax.training.run_record import seed_records
 
 
 @dataclasses.dataclass
@@ -41,14 +42,14 @@ class TrainResult:
     Attributes:
       state: the final TrainState (leaves have a leading seed axis when several seeds ran).
       history: one record per (seed, finished epoch).
-      summary: the summary record (also written to summary.json when the run has a folder);
-        None when the run stopped before its end (`stop_step`).
+      records: one run record per seed (`run_record`; also written to the run folder's
+        seed_<s>/record.json); None when the run stopped before its end (`stop_step`).
       paths: the run's files, or None.
       seeds: the training seeds, in the order of the state's leading axis.
     """
     state: TrainState
     history: list[dict[str, Any]]
-    summary: Optional[dict[str, Any]]
+    records: Optional[list[dict[str, Any]]]
     paths: Optional[RunPaths]
     seeds: tuple[int, ...]
 
@@ -143,7 +144,7 @@ def train(plan: RunPlan, *, stop_step: Optional[int] = None, progress: bool = Tr
 
     Args:
       plan: from `plan_run` (or `plan_from_mask`).
-      stop_step: return after this global step (no summary unless it is the end); IMP trains
+      stop_step: return after this global step (no records unless it is the end); IMP trains
         its rewind point this way.
       progress: a tqdm bar (when stderr is a terminal) and, with `epoch_lines`, one line per
         epoch.
@@ -175,13 +176,14 @@ def train(plan: RunPlan, *, stop_step: Optional[int] = None, progress: bool = Tr
     step = int(host(state.step).max())
 
     def finish() -> TrainResult:
-        summary = None
+        records = None
         if step >= end_step:
-            summary = run_summary(plan, state, history, time.perf_counter() - wall_start,
-                                  int(mesh.devices.size))
+            records = seed_records(plan, state, history, time.perf_counter() - wall_start,
+                                   int(mesh.devices.size))
             if paths is not None and is_main:
-                write_json(paths.summary, summary)
-        return TrainResult(state, history, summary, paths, plan.seeds)
+                for record in records:
+                    write_json(paths.record(record["seed"]), record)
+        return TrainResult(state, history, records, paths, plan.seeds)
 
     if step >= stop:  # a finished run resumed: report it again
         return finish()

@@ -48,7 +48,7 @@ class RunPlan:
         and the data stream resume there, with a fresh optimizer.
       init_variables: {"params", "batch_stats"} to start from instead of the initialisers
         (IMP's rewind point): () = initialise, one shared by every seed, or one per seed.
-      record: extra entries for config.json and summary.json (e.g. the mask file, rewind).
+      record: extra entries for config.json (e.g. the mask file's name, the preset).
     """
     model: str
     dataset: str
@@ -197,10 +197,9 @@ def plan_run(model: str, dataset: str, config: TrainConfig = TrainConfig(), *,
         init_seeds = (int(init_seed),) * len(seeds)
     paths = RunPaths(check_writable(out, folder=True)) if out is not None else None
     if paths is not None:
-        has_checkpoints = paths.checkpoints.is_dir() and any(paths.checkpoints.iterdir())
         if resume and not paths.config.exists():
             raise SketchjaxError(f"--resume: {paths.root} holds no run (no config.json)")
-        if not resume and (has_checkpoints or paths.summary.exists()):
+        if not resume and paths.config.exists():
             raise SketchjaxError(f"{paths.root} already holds a run; pass --resume to continue "
                                  "it, or choose another --out")
     elif resume:

@@ -2,7 +2,8 @@
 
 A run folder holds config.json (the record that names the run), metrics.csv and metrics.json
 (one row per seed and evaluated epoch), tensorboard/seed_<s>/ (event files), checkpoints/
-(orbax) and, written last, summary.json: a run with a summary is finished.
+(orbax) and, written last, seed_<s>/record.json for each seed (`run_record`): a run whose
+seeds all have their record is finished.
 """
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ from typing import Any, Mapping, Optional, Sequence
 
 from sketchjax.atomic import atomic_write_text
 from sketchjax.records import write_json
+
+RECORD_FILE = "record.json"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,9 +46,9 @@ class RunPaths:
     def checkpoints(self) -> Path:
         return self.root / "checkpoints"
 
-    @property
-    def summary(self) -> Path:
-        return self.root / "summary.json"
+    def record(self, seed: int) -> Path:
+        """Seed `seed`'s run record."""
+        return self.root / f"seed_{seed}" / RECORD_FILE
 
 
 class ScalarWriter:

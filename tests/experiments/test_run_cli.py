@@ -11,9 +11,13 @@ from experiments.estimate import load_throughput
 from experiments.figures import _masks_dir, fig2_config
 from experiments.presets import FIGURES, SCALE_PRESETS, TABLES
 from experiments.reproduce import dry_run, make_request, reproduce
+from experiments.report import collect
 from experiments.runner import run_group
+from experiments.runs import read_record, record_path, table_runs
 from sketchjax.imp import level_files, search_name
 from sketchjax.mask_store import MaskSpec
+from sketchjax.records import write_json
+from sketchjax.training import TrainOverrides, train_from_mask
 
 
 @pytest.fixture(scope="module")
@@ -153,3 +157,24 @@ def test_two_runners_on_one_folder_split_the_runs_and_make_the_same_table(smoke,
     assert (tmp_path / "smoke" / "table1.md").read_text() == \
         (smoke / "smoke" / "table1.md").read_text()
     assert not list((tmp_path / "claims").iterdir())   # every claim released
+
+
+def test_a_run_trained_by_train_from_mask_is_read_by_the_tables(smoke, tmp_path):
+    # The runner's record and train.py's are one schema from one function: the runner's
+    # mask trained by the library's mask policy, with the cell's recipe and seed, gives the
+    # same record (timings and the runner's own fields aside), and the tables read it.
+    run = next(r for r in table_runs("table1", SCALE_PRESETS["smoke"])
+               if r.column == "SynFlow")
+    ours = read_record(run, smoke)
+    result = train_from_mask(smoke / ours["mask_file"], TrainOverrides(
+        recipe=run.recipe.to_dict(), out=tmp_path / "run"), progress=False)
+    theirs = json.loads((tmp_path / "run" / f"seed_{run.seed}" / "record.json").read_text())
+    assert theirs == json.loads(json.dumps(result.records[0]))
+    assert set(theirs) == set(ours) and theirs["experiment"] is None
+    timings = {"train_seconds", "wall_seconds", "history", "mask_file", "experiment"}
+    assert {k: v for k, v in theirs.items() if k not in timings} == \
+        {k: v for k, v in ours.items() if k not in timings}
+    assert [{k: v for k, v in row.items() if k != "epoch_seconds"} for row in theirs["history"]] \
+        == [{k: v for k, v in row.items() if k != "epoch_seconds"} for row in ours["history"]]
+    write_json(record_path(run, tmp_path / "tables"), dict(theirs, experiment=ours["experiment"]))
+    assert collect([run], tmp_path / "tables") == collect([run], smoke)

@@ -32,7 +32,7 @@ _WORKER = textwrap.dedent("""
     result = T.train(plan, progress=False)
     params = jax.device_get(result.state.params)
     np.savez(f"{out}/params_{pid}.npz", **trees.flatten(params))
-    print("DONE", jax.process_index(), result.summary["devices"] if result.summary else None)
+    print("DONE", jax.process_index(), result.records[0]["devices"] if result.records else None)
 """)
 
 
@@ -67,7 +67,7 @@ def test_two_processes_train_like_one_and_resume_from_one_checkpoint(tmp_path):
     outs = _two_processes(out, epochs=1, resume=False)
     assert "DONE 0 2" in outs[0] and "DONE 1 2" in outs[1]
     # One run folder, one set of files, written by process 0 / collectively by orbax.
-    summary = json.loads((out / "summary.json").read_text())
+    summary = json.loads((out / "seed_0" / "record.json").read_text())
     assert summary["devices"] == 2 and summary["epochs"] == 1
     steps = sorted(int(p.name) for p in (out / "checkpoints").iterdir() if p.name.isdigit())
     assert steps == [1437 // 60]
@@ -88,7 +88,7 @@ def test_two_processes_train_like_one_and_resume_from_one_checkpoint(tmp_path):
     got = _params(out / "params_0.npz")
     for path, value in trees.flatten(two.state.params).items():
         np.testing.assert_allclose(got[path], np.asarray(value), atol=5e-5)
-    assert json.loads((out / "summary.json").read_text())["epochs"] == 2
+    assert json.loads((out / "seed_0" / "record.json").read_text())["epochs"] == 2
 
 
 def test_partial_distributed_flags_are_one_clear_error():

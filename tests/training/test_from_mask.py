@@ -55,9 +55,9 @@ def test_an_imp_mask_starts_from_its_rewind_point(lenet_mask, tmp_path):
     imp_path = save_mask(tmp_path / "imp.npz", Mask(mask.arrays, meta))
     result = train_from_mask(imp_path, TrainOverrides(recipe={"epochs": 1}, out=tmp_path / "r",
                                                       runs_dir=tmp_path), progress=False)
-    assert result.summary["config"]["start_step"] == 22
+    assert result.records[0]["start_step"] == 22
     # The schedule resumes at K: a 1-epoch run (23 steps of 60) ends at step 23, one step on.
-    assert result.summary["steps"] == 1437 // 60 == 23
+    assert result.records[0]["steps"] == 1437 // 60 == 23
     plan = plan_from_mask(imp_path, TrainOverrides(rewind=False, runs_dir=tmp_path))
     assert plan.start_step == 0 and plan.variables_of(0) is None
 
@@ -125,4 +125,4 @@ def test_an_imp_mask_moved_with_its_search_folder_still_trains(tmp_path):
     theta_k = load_variables(next((tmp_path / "b").glob("*_imp_*/rewind.npz")))
     np.testing.assert_array_equal(plan.init_variables[0]["params"]["Dense_0"]["kernel"],
                                   theta_k["params"]["Dense_0"]["kernel"])
-    assert train(plan, progress=False).summary["steps"] == 4000 // 128    # trained to the end
+    assert train(plan, progress=False).records[0]["steps"] == 4000 // 128    # trained to the end

@@ -217,9 +217,10 @@ def test_imp_cli_then_train_starts_from_the_rewind_point(tmp_path, capsys):
     run_dir = tmp_path / "run"
     assert train_cli.main(["--mask", str(out), "--epochs", "1", "--batch-size", "128",
                            "--out", str(run_dir), "--quiet"]) == 0
-    summary = json.loads((run_dir / "summary.json").read_text())
-    assert summary["config"]["start_step"] == 7 and summary["config"]["rewind_step"] == 7
-    assert summary["steps"] == 31 and summary["pruned_weights_nonzero"] == 0
+    record = json.loads((run_dir / "seed_1" / "record.json").read_text())
+    assert json.loads((run_dir / "config.json").read_text())["rewind_step"] == 7
+    assert record["start_step"] == 7 and record["method"] == "imp"
+    assert record["steps"] == 31 and record["pruned_weights_nonzero"] == 0
     capsys.readouterr()
     assert prune_cli.main(["--method", "imp", "--model", MODEL, "--dataset", DATASET,
                            "--data", "sparse", "--out", str(tmp_path / "x.npz")]) == 2

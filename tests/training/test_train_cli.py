@@ -11,7 +11,7 @@ import pytest
 
 import train as train_cli
 from sketchjax import trees
-from sketchjax.masks import Mask, save_mask
+from sketchjax.masks import Mask, load_mask, mask_id, save_mask
 from sketchjax.models.registry import init_model
 
 REPO = Path(__file__).resolve().parents[2]
@@ -45,14 +45,16 @@ def test_trains_from_the_mask_metadata(mask_file, tmp_path, capsys):
     assert train_cli.main(["--mask", str(mask_file), "--epochs", "2", "--out", str(out),
                            "--quiet"]) == 0
     printed = capsys.readouterr().out
-    assert "test accuracy" in printed and "summary.json" in printed
-    summary = json.loads((out / "summary.json").read_text())
-    assert (summary["model"], summary["dataset"], summary["seeds"], summary["init_seeds"]) == (
-        "lenet_300_100", "digits", [4], [4])
-    assert summary["config"]["train"]["optimizer"] == "adam"         # auto preset: lenet
-    assert summary["config"]["mask_file"] == mask_file.name       # a name, never a path
-    assert abs(summary["density"] - 0.5) < 0.02 and summary["pruned_weights_nonzero"] == 0
-    assert summary["test_accuracy"] > 0.5                            # chance 0.1
+    assert "test accuracy" in printed and str(out / "seed_4" / "record.json") in printed
+    record = json.loads((out / "seed_4" / "record.json").read_text())
+    assert (record["model"], record["dataset"], record["seed"], record["init_seed"]) == (
+        "lenet_300_100", "digits", 4, 4)
+    assert record["train"]["optimizer"] == "adam"                   # auto preset: lenet
+    assert record["mask_file"] == mask_file.name                    # a name, never a path
+    assert record["mask"] == mask_id(load_mask(mask_file)) and record["method"] == "random"
+    assert abs(record["realised_density"] - 0.5) < 0.02 and record["pruned_weights_nonzero"] == 0
+    assert record["test_accuracy"] > 0.5                            # chance 0.1
+    assert record["experiment"] is None
     # Resuming a finished run reports it again; starting over in its folder is refused.
     assert train_cli.main(["--mask", str(mask_file), "--epochs", "2", "--out", str(out),
                            "--quiet", "--resume"]) == 0
@@ -67,12 +69,13 @@ def test_flags_override_the_recipe_and_seeds_run_together(mask_file, tmp_path, c
                            "--lr", "0.05", "--nesterov", "--milestones", "", "--batch-size",
                            "32", "--seeds", "0,1", "--mask-mode", "scaled", "--out", str(out),
                            "--quiet"]) == 0
-    summary = json.loads((out / "summary.json").read_text())
-    train = summary["config"]["train"]
+    records = [json.loads((out / f"seed_{s}" / "record.json").read_text()) for s in (0, 1)]
+    train = records[0]["train"]
     assert (train["optimizer"], train["lr"], train["nesterov"], train["milestones"],
             train["batch_size"], train["mask_mode"]) == ("sgd", 0.05, True, [], 32, "scaled")
-    assert summary["seeds"] == [0, 1] and len(summary["test_accuracy_per_seed"]) == 2
-    assert summary["mask_mode"] == "scaled"
+    assert [r["seed"] for r in records] == [0, 1] and [r["group_seeds"] for r in records] == [2, 2]
+    assert records[0]["mask_mode"] == "scaled"
+    assert records[0]["test_accuracy"] != records[1]["test_accuracy"]   # two data orders
 
 
 def test_dense_run_needs_model_and_dataset(capsys):

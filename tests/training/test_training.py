@@ -145,12 +145,14 @@ def test_lenet_learns_mnist1d_and_writes_all_run_files(tmp_path):
     # chance is 0.10. Threshold 0.40.
     out = tmp_path / "run"
     result = run("lenet_300_100", "mnist1d", T.preset("lenet", epochs=5), out=out)
-    summary = json.loads((out / "summary.json").read_text())
-    assert summary["test_accuracy"] > 0.40
-    assert summary["best_test_accuracy"] >= summary["test_accuracy"]
-    assert summary["epochs"] == 5 and summary["density"] == 1.0
-    assert summary["config"]["train"]["optimizer"] == "adam"
-    assert {"per_layer", "wall_seconds", "mask_mode", "pruned_weights_nonzero"} <= set(summary)
+    record = json.loads((out / "seed_0" / "record.json").read_text())
+    assert record == json.loads(json.dumps(result.records[0]))
+    assert record["test_accuracy"] > 0.40
+    assert record["best_test_accuracy"] >= record["test_accuracy"]
+    assert record["epochs"] == 5 and record["realised_density"] == 1.0
+    assert (record["method"], record["mask"]) == ("dense", None)
+    assert json.loads((out / "config.json").read_text())["train"]["optimizer"] == "adam"
+    assert record["train"]["optimizer"] == "adam" and len(record["history"]) == 5
     rows = (out / "metrics.csv").read_text().splitlines()
     assert len(rows) == 6 and rows[0].startswith("seed,epoch,step,lr")
     assert len(json.loads((out / "metrics.json").read_text())) == 5
@@ -168,9 +170,10 @@ def test_cnn_learns_digits_with_a_mask_and_batchnorm():
     config = T.preset("paper", epochs=3, batch_size=64, lr=0.05, milestones=(),
                       eval_batch_size=360, checkpoint_every=0)
     result = run("resnet20", "digits", config, mask=mask)
-    assert result.summary["test_accuracy"] > 0.80
-    assert result.summary["pruned_weights_nonzero"] == 0
-    assert abs(result.summary["density"] - 0.5) < 0.01
+    record, = result.records
+    assert record["test_accuracy"] > 0.80
+    assert record["pruned_weights_nonzero"] == 0
+    assert abs(record["realised_density"] - 0.5) < 0.01
     # BatchNorm running statistics were updated in training mode.
     assert max_abs_diff(result.state.batch_stats, bundle.batch_stats) > 0
 
@@ -211,14 +214,14 @@ def test_one_epoch_end_to_end_on_mock_cifar10(mock_cifar_dir, tmp_path):
         labels = np.concatenate([b["label"] for b in eval_batches("cifar10", 7, root)])
     logits = bundle.module.apply({"params": result.state.params}, images)
     correct = int(np.sum(np.argmax(np.asarray(logits), -1) == labels))
-    summary = result.summary
+    summary, = result.records
     assert summary["steps"] == N_MOCK // 16 and summary["epochs"] == 1
     assert len(labels) == N_MOCK
     # The padded last eval batch (48 = 20 + 20 + 8) counts exactly the real examples.
     assert summary["test_accuracy"] == correct / N_MOCK
-    assert summary["pruned_weights_nonzero"] == 0 and summary["init_seeds"] == [3]
-    assert abs(summary["density"] - 0.2) < 0.01
-    assert (out / "summary.json").exists() and (out / "metrics.csv").exists()
+    assert summary["pruned_weights_nonzero"] == 0 and summary["init_seed"] == 3
+    assert abs(summary["realised_density"] - 0.2) < 0.01
+    assert (out / "seed_0" / "record.json").exists() and (out / "metrics.csv").exists()
 
 
 # ----------------------------------------------------------------------------- resume, seeds
@@ -229,7 +232,7 @@ def test_killed_and_resumed_run_ends_with_the_same_parameters(tmp_path):
     full = run("lenet_300_100", "mnist1d", config, out=tmp_path / "a")
     # "Killed" mid-epoch 2 (step 45 of 31-step epochs): only epoch 1 was checkpointed.
     stopped = run("lenet_300_100", "mnist1d", config, out=tmp_path / "b", stop_step=45)
-    assert stopped.summary is None and not (tmp_path / "b" / "summary.json").exists()
+    assert stopped.records is None and not (tmp_path / "b" / "seed_0" / "record.json").exists()
     with pytest.raises(SketchjaxError, match="pass --resume"):
         T.plan_run("lenet_300_100", "mnist1d", config, out=tmp_path / "a")
     with pytest.raises(SketchjaxError, match="other settings"):
@@ -240,7 +243,7 @@ def test_killed_and_resumed_run_ends_with_the_same_parameters(tmp_path):
     for a, b in zip(jax.tree.leaves(full.state.opt_state), jax.tree.leaves(resumed.state.opt_state)):
         np.testing.assert_array_equal(a, b)  # momentum buffers and counts too
     assert [r["epoch"] for r in resumed.history] == [1, 2, 3]
-    assert resumed.summary["test_accuracy"] == full.summary["test_accuracy"]
+    assert resumed.records[0]["test_accuracy"] == full.records[0]["test_accuracy"]
     assert len((tmp_path / "b" / "metrics.csv").read_text().splitlines()) == 4
 
 
@@ -249,13 +252,13 @@ def test_vmapped_seeds_equal_separate_runs():
     bundle = init_model("lenet_300_100", "mnist1d", jax.random.key(7))
     mask = Mask(random_mask(bundle.params, 0.3), {"seed": 7, "model": "lenet_300_100"})
     together = run("lenet_300_100", "mnist1d", config, mask=mask, seeds=(0, 1))
-    assert together.summary["init_seeds"] == [7, 7]  # the mask's weights, two data orders
+    assert [r["init_seed"] for r in together.records] == [7, 7]  # two data orders
     for i, seed in enumerate((0, 1)):
         alone = run("lenet_300_100", "mnist1d", config, mask=mask, seeds=(seed,))
         row = jax.tree.map(lambda x: x[i], together.state.params)
         assert max_abs_diff(row, alone.state.params) < 1e-5
-        assert abs(together.summary["test_accuracy_per_seed"][i]
-                   - alone.summary["test_accuracy"]) < 2e-3
+        assert abs(together.records[i]["test_accuracy"]
+                   - alone.records[0]["test_accuracy"]) < 2e-3
     # Different data orders give different weights.
     assert max_abs_diff(jax.tree.map(lambda x: x[0], together.state.params),
                         jax.tree.map(lambda x: x[1], together.state.params)) > 1e-3
@@ -269,8 +272,8 @@ def test_one_mask_per_seed_stacked_equals_separate_runs():
         bundle = init_model("lenet_300_100", "mnist1d", jax.random.key(s))
         masks.append(Mask(random_mask(bundle.params, 0.2, seed=s), {"seed": s}))
     together = run("lenet_300_100", "mnist1d", config, mask=masks, seeds=(3, 4))
-    assert together.summary["init_seeds"] == [3, 4]
-    assert len(set(together.summary["density_per_seed"])) == 2
+    assert [r["init_seed"] for r in together.records] == [3, 4]
+    assert len({r["realised_density"] for r in together.records}) == 2
     for i, seed in enumerate((3, 4)):
         alone = run("lenet_300_100", "mnist1d", config, mask=masks[i], seeds=(seed,))
         assert max_abs_diff(jax.tree.map(lambda x: x[i], together.state.params),
@@ -299,7 +302,7 @@ def test_random_normal_training_data_is_deterministic_and_keyed_by_step():
     a = run("lenet_300_100", "digits", config, data="normal")
     b = run("lenet_300_100", "digits", config, data="normal")
     assert max_abs_diff(a.state.params, b.state.params) == 0.0
-    assert a.summary["data"] == "normal" and a.summary["test_accuracy"] < 0.5
+    assert a.records[0]["data"] == "normal" and a.records[0]["test_accuracy"] < 0.5
 
 
 # ----------------------------------------------------------------------------- sharding
@@ -345,7 +348,7 @@ _SHARDED_SCRIPT = textwrap.dedent("""
     # The whole train() loop on 2 devices (compared with the parent's 1-device run).
     r = T.train(T.plan_run("lenet_300_100", "digits",
                            T.preset("lenet", epochs=1, checkpoint_every=0)), progress=False)
-    assert r.summary["devices"] == 2
+    assert r.records[0]["devices"] == 2
     np.savez(sys.argv[1], **trees.flatten(jax.device_get(r.state.params)))
 """)
 
@@ -360,7 +363,7 @@ def test_sharded_step_equals_one_device_step(tmp_path):
     diff = float(proc.stdout.split("MAXDIFF")[1])
     assert diff < 1e-5
     one = run("lenet_300_100", "digits", T.preset("lenet", epochs=1, checkpoint_every=0))
-    assert one.summary["devices"] == 1
+    assert one.records[0]["devices"] == 1
     with np.load(two) as sharded:
         for p, v in trees.flatten(jax.device_get(one.state.params)).items():
             np.testing.assert_allclose(sharded[p], v, atol=1e-5)
