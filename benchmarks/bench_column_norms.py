@@ -36,8 +36,8 @@ def _child(args) -> dict:
     import numpy as np
     from jax.flatten_util import ravel_pytree
 
-    from ntk import jacobian
-    from ntk.mlp import NTKMLP
+    from sketchjax.ntk import jacobian
+    from sketchjax.ntk.mlp import NTKMLP
 
     model = NTKMLP(widths=(args.width, args.width), outputs=args.outputs)
     x = jax.random.normal(jax.random.key(1), (args.examples, args.input_dim), jnp.float32)

@@ -17,7 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from alternate import summary, time_alternately
-from experiments import shuffles
+from sketchjax.experiments import shuffles
 
 
 def main():

@@ -16,7 +16,7 @@ for run in first second; do
 done
 python - <<'PY'
 import time
-from experiments.estimate import step_seconds
+from sketchjax.experiments.estimate import step_seconds
 from sketchjax.training import preset
 cache = {}
 for model in ("resnet20", "vgg19_bn"):

@@ -9,7 +9,7 @@ from typing import ClassVar
 import numpy as np
 import pytest
 
-import prune as prune_cli
+from sketchjax.cli import prune as prune_cli
 from sketchjax import methods
 from sketchjax.errors import SketchjaxError
 from sketchjax.mask_store import MaskSpec, make_mask

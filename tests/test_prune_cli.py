@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import prune as prune_cli
+from sketchjax.cli import prune as prune_cli
 from sketchjax import methods, names
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -109,4 +109,4 @@ def test_unwritable_out_fails_before_pruning(tmp_path, capsys):
     # root may write anywhere os.access says; /proc still refuses new files.
     assert prune_cli.main(["--model", "resnet20", "--out", "/proc/x.npz", "--quiet"]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("prune.py: error: cannot write") and "Traceback" not in err
+    assert err.startswith("sketchjax-prune: error: cannot write") and "Traceback" not in err

@@ -118,10 +118,16 @@ def _host_reachable(url: str, timeout: float = CONNECT_TIMEOUT_S) -> bool:
 
 
 def _data_root(data_dir) -> Path:
+    """`data_dir`, else tfds' default ($TFDS_DATA_DIR or ~/tensorflow_datasets), found
+    without importing TensorFlow."""
     if data_dir is not None:
         return Path(data_dir).expanduser()
-    tfds = import_tfds()
-    return Path(tfds.core.constants.get_default_data_dir()).expanduser()
+    return Path(os.environ.get("TFDS_DATA_DIR", "~/tensorflow_datasets")).expanduser()
+
+
+def _prepared(name: str, root: Path) -> bool:
+    """A prepared tfds data set lies at root/name/[config/]version/dataset_info.json."""
+    return any((root / name).glob("**/dataset_info.json"))
 
 
 def _missing_message(name: str, root: Path, reason: str) -> str:
@@ -136,8 +142,8 @@ def _missing_message(name: str, root: Path, reason: str) -> str:
                  f"as the data dir")
     else:
         where = (f"put the prepared tfds folder in {root / name}/ (on a machine with network: "
-                 f"`tfds build {name} --data_dir DIR`, then copy DIR/{name}/), pass the "
-                 f"data_dir that holds it, or call with download=True where the network is up")
+                 f"`tfds build {name} --data_dir DIR`, then copy DIR/{name}/), or pass the "
+                 f"data dir that holds it")
     return (f"dataset {name!r} is not prepared under {root} ({reason}). To get it: {where}. "
             f"Datasets that need no download: {offline_sets}.")
 
@@ -145,25 +151,29 @@ def _missing_message(name: str, root: Path, reason: str) -> str:
 def _builder(name: str, data_dir=None, download: bool = False):
     """A prepared tfds builder for `name`; builds Tiny-ImageNet from its zip if present.
 
-    Never lets tfds attempt a download unless `download` is set and the host answers.
+    Never lets tfds attempt a download unless `download` is set and the host answers. A data
+    set that is not on disk is one message before TensorFlow is imported (its start-up logs
+    would bury it).
     """
+    root = _data_root(data_dir)
+    manual_dir = root / "downloads" / "manual"
+    prepared = _prepared(name, root)
+    if not prepared:
+        if name == "tiny_imagenet" and not (manual_dir / TINY_IMAGENET_ZIP).exists():
+            raise SketchjaxError(
+                _missing_message(name, root, f"no {TINY_IMAGENET_ZIP} in the manual dir"))
+        if name != "tiny_imagenet" and not download:
+            raise SketchjaxError(_missing_message(name, root, "not on disk"))
     tfds = import_tfds()
     if name == "tiny_imagenet":
         from sketchjax.data import tiny_imagenet  # noqa: F401  (registers the builder)
-    root = _data_root(data_dir)
     builder = tfds.builder(name, data_dir=os.fspath(root))
     if builder.is_prepared():
         return builder
     if name == "tiny_imagenet":
-        manual_dir = root / "downloads" / "manual"
-        if not (manual_dir / TINY_IMAGENET_ZIP).exists():
-            raise SketchjaxError(
-                _missing_message(name, root, f"no {TINY_IMAGENET_ZIP} in the manual dir"))
         config = tfds.download.DownloadConfig(manual_dir=os.fspath(manual_dir),
                                               try_download_gcs=False)
     else:
-        if not download:
-            raise SketchjaxError(_missing_message(name, root, "not on disk, and download=False"))
         url = _DOWNLOAD_URLS[name]
         if not _host_reachable(url):
             raise SketchjaxError(_missing_message(

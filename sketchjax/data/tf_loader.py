@@ -8,11 +8,23 @@ from __future__ import annotations
 
 import os
 
+from sketchjax.errors import SketchjaxError
+
+TFDS_EXTRA = ("the tensorflow-datasets data sets need TensorFlow and tensorflow-datasets: "
+              "pip install 'sketchjax[tfds]'")
+
 
 def import_tensorflow():
-    """Import TensorFlow with every GPU hidden from it; returns the module. Idempotent."""
+    """Import TensorFlow with every GPU hidden from it; returns the module. Idempotent.
+
+    Raises:
+      SketchjaxError: TensorFlow is not installed (it is the `tfds` extra).
+    """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import tensorflow as tf
+    try:
+        import tensorflow as tf
+    except ImportError as e:
+        raise SketchjaxError(f"{TFDS_EXTRA} ({e})") from None
     try:
         tf.config.set_visible_devices([], "GPU")
     except RuntimeError:
@@ -24,5 +36,8 @@ def import_tensorflow():
 def import_tfds():
     """tensorflow_datasets, imported after `import_tensorflow`."""
     import_tensorflow()
-    import tensorflow_datasets as tfds
+    try:
+        import tensorflow_datasets as tfds
+    except ImportError as e:
+        raise SketchjaxError(f"{TFDS_EXTRA} ({e})") from None
     return tfds

@@ -12,6 +12,8 @@ from sketchjax.data import tf_loader
 from sketchjax.data.metadata import dataset_info
 from sketchjax.errors import SketchjaxError
 
+pytestmark = pytest.mark.tfds    # TensorFlow and tensorflow-datasets: the tfds extra
+
 N = 26  # mock examples per split (train and test yield the same examples under the mock)
 B = 8
 
@@ -37,8 +39,16 @@ def metadata_dir(tmp_path_factory, tfds):
 
 @pytest.fixture
 def mocked(tfds, metadata_dir):
+    # The default data dir is $TFDS_DATA_DIR: where the mock's metadata lies (the library
+    # looks for a prepared folder there before it imports TensorFlow).
+    previous = os.environ.get("TFDS_DATA_DIR")
+    os.environ["TFDS_DATA_DIR"] = os.fspath(metadata_dir)
     with tfds.testing.mock_data(num_examples=N, data_dir=os.fspath(metadata_dir)):
         yield
+    if previous is None:
+        del os.environ["TFDS_DATA_DIR"]
+    else:
+        os.environ["TFDS_DATA_DIR"] = previous
 
 
 def raw_examples(tfds, name, split="train"):
@@ -208,7 +218,7 @@ def test_missing_dataset_fails_fast_with_instructions(tmp_path, tfds, monkeypatc
     def no_download(*args, **kwargs):
         raise AssertionError("a download was attempted")
     monkeypatch.setattr(tfds.core.DatasetBuilder, "download_and_prepare", no_download)
-    for name, hint in [("cifar10", "download=True"),
+    for name, hint in [("cifar10", "tfds build cifar10"),
                        ("tiny_imagenet", os.fspath(tmp_path / "downloads" / "manual"))]:
         start = time.monotonic()
         with pytest.raises(SketchjaxError) as e:

@@ -11,6 +11,8 @@ from sketchjax.data import pipelines as P
 from sketchjax.data import tf_loader
 from sketchjax.data.metadata import TINY_IMAGENET_ZIP
 
+pytestmark = pytest.mark.tfds    # TensorFlow and tensorflow-datasets: the tfds extra
+
 ROOT = "tiny-imagenet-200"
 WNIDS = ["n09999999", "n01111111", "n05555555"]  # file order, deliberately not sorted
 PER_CLASS = 4

@@ -4,7 +4,7 @@ that is a finding about the paper's numbers, written there."""
 import re
 from pathlib import Path
 
-from experiments import claims
+from sketchjax.experiments import claims
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "experiments.md"
 EXPECTED = {1: claims.HOLDS, 2: claims.HOLDS, 3: claims.UNRESOLVED, 4: claims.HOLDS,

@@ -5,7 +5,7 @@ import socket
 import subprocess
 import time
 
-from experiments import run_claims
+from sketchjax.experiments import run_claims
 
 
 def test_a_claim_is_exclusive_and_released(tmp_path):

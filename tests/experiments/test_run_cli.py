@@ -1,4 +1,4 @@
-"""`python -m experiments.run` end to end at smoke scale: every table and figure, a rerun that
+"""`sketchjax-experiments` end to end at smoke scale: every table and figure, a rerun that
 trains nothing, a killed sweep finished by a rerun, the dry run, and bad input."""
 import contextlib
 import json
@@ -6,14 +6,14 @@ import os
 
 import pytest
 
-from experiments import run as run_cli
-from experiments.estimate import load_throughput
-from experiments.figures import _masks_dir, fig2_config
-from experiments.presets import FIGURES, SCALE_PRESETS, TABLES
-from experiments.reproduce import dry_run, make_request, reproduce
-from experiments.report import collect
-from experiments.runner import run_group
-from experiments.runs import read_record, record_path, table_runs
+from sketchjax.experiments import run as run_cli
+from sketchjax.experiments.estimate import load_throughput
+from sketchjax.experiments.figures import _masks_dir, fig2_config
+from sketchjax.experiments.presets import FIGURES, SCALE_PRESETS, TABLES
+from sketchjax.experiments.reproduce import dry_run, make_request, reproduce
+from sketchjax.experiments.report import collect
+from sketchjax.experiments.runner import run_group
+from sketchjax.experiments.runs import read_record, record_path, table_runs
 from sketchjax.imp import level_files, search_name
 from sketchjax.mask_store import MaskSpec
 from sketchjax.records import write_json
@@ -145,7 +145,7 @@ def test_bad_input_is_one_message_and_nothing_written(tmp_path, capsys, argv, me
 def test_two_runners_on_one_folder_split_the_runs_and_make_the_same_table(smoke, tmp_path):
     import subprocess
     import sys
-    command = [sys.executable, "-m", "experiments.run", "table1", "--scale", "smoke", "--out",
+    command = [sys.executable, "-m", "sketchjax.experiments.run", "table1", "--scale", "smoke", "--out",
                str(tmp_path), "--quiet"]
     runners = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                 text=True) for _ in range(2)]

@@ -6,9 +6,9 @@ import pytest
 
 from sketchjax import trees
 
-from experiments.presets import SCALE_PRESETS, TABLE_COLUMNS, TABLES
-from experiments.runner import Shard
-from experiments.runs import groups, table_runs, unique
+from sketchjax.experiments.presets import SCALE_PRESETS, TABLE_COLUMNS, TABLES
+from sketchjax.experiments.runner import Shard
+from sketchjax.experiments.runs import groups, table_runs, unique
 
 
 def test_a_run_is_named_by_its_config_and_the_name_is_pinned():
@@ -73,7 +73,7 @@ def test_imp_tickets_train_from_each_seeds_rewind_point(tmp_path):
     from sketchjax.mask_store import make_mask
     from sketchjax.variables import load_variables
 
-    from experiments.runner import group_plan
+    from sketchjax.experiments.runner import group_plan
     scale = dataclasses.replace(SCALE_PRESETS["smoke"],
                                 imp={**SCALE_PRESETS["smoke"].imp, "rewind_iters": 3})
     runs = table_runs("table2", scale, seeds=2)

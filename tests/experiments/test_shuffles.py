@@ -8,8 +8,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from experiments import shuffles
-from experiments.shuffles import random_mask_norms, shuffled_mask, shuffled_masks
+from sketchjax.experiments import shuffles
+from sketchjax.experiments.shuffles import random_mask_norms, shuffled_mask, shuffled_masks
 
 M = 3000
 # kept count -> the path it takes: first distinct draws (2%, 50% kept), their complement (98%).

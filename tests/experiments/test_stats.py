@@ -4,8 +4,8 @@ import math
 import numpy as np
 import pytest
 
-from experiments import stats
-from experiments.stats import Sample
+from sketchjax.experiments import stats
+from sketchjax.experiments.stats import Sample
 
 T_975_4 = 2.7764451051977987      # Student's t, 0.975 quantile, 4 degrees of freedom
 

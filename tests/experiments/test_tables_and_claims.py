@@ -1,9 +1,9 @@
 """The table renderer and the claims on synthetic per-seed records: exact text, exact verdicts."""
 import math
 
-from experiments import claims
-from experiments.report import Finished, render_csv, render_markdown, table_cells
-from experiments.stats import Sample
+from sketchjax.experiments import claims
+from sketchjax.experiments.report import Finished, render_csv, render_markdown, table_cells
+from sketchjax.experiments.stats import Sample
 
 SETTINGS = [("resnet20", "cifar10")]
 R = ("resnet20", "cifar10")

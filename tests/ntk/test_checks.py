@@ -4,7 +4,7 @@ import math
 import numpy as np
 import pytest
 
-from ntk.checks import Check, checks_markdown, fail_on_error, finish, nan_max, z_score
+from sketchjax.ntk.checks import Check, checks_markdown, fail_on_error, finish, nan_max, z_score
 
 
 def test_a_check_that_raises_is_a_failed_must_hold_check(capsys):

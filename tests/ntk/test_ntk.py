@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from jax.flatten_util import ravel_pytree
 
-from ntk import jacobian as J
-from ntk import theorem72 as t72  # noqa: E402
-from ntk._compat import empirical_ntk_fn  # noqa: E402
-from ntk.mlp import NTKMLP, analytic_ntk  # noqa: E402
+from sketchjax.ntk import jacobian as J
+from sketchjax.ntk import theorem72 as t72  # noqa: E402
+from sketchjax.ntk._compat import empirical_ntk_fn  # noqa: E402
+from sketchjax.ntk.mlp import NTKMLP, analytic_ntk  # noqa: E402
 
 
 def _mlp(width=16, outputs=3, activation="relu", seed=0, n=7, d_in=5, depth=2):
@@ -117,7 +117,7 @@ def _read(out):
 
 
 def test_verify_theorem72_cli_small_run(tmp_path, capsys):
-    from ntk import verify_theorem72 as v
+    from sketchjax.ntk import verify_theorem72 as v
     out = str(tmp_path / "t72")
     rc = v.main(["--widths", "16,32", "--draws", "5,50", "--samples", "32", "--steps", "10",
                  "--examples", "6", "--out", out])
@@ -134,7 +134,7 @@ def test_verify_theorem72_cli_small_run(tmp_path, capsys):
 
 
 def test_verify_linear_cli_small_run(tmp_path, capsys):
-    from ntk import verify_linear as v
+    from sketchjax.ntk import verify_linear as v
     out = str(tmp_path / "lin")
     rc = v.main(["--dim", "24", "--examples", "8", "--draws", "3,30", "--samples", "400",
                  "--x-draws", "64", "--steps", "20", "--perturbations", "0.1,5", "--out", out])
@@ -159,7 +159,7 @@ def test_verify_linear_cli_small_run(tmp_path, capsys):
 def test_bad_values_exit_2_with_one_line_and_write_nothing(tmp_path, capsys, module, argv,
                                                            message):
     import importlib
-    v = importlib.import_module(f"ntk.{module}")
+    v = importlib.import_module(f"sketchjax.ntk.{module}")
     out = tmp_path / "never"
     assert v.main(argv + ["--out", str(out)]) == 2
     err = capsys.readouterr().err
@@ -174,7 +174,7 @@ def test_bad_values_exit_2_with_one_line_and_write_nothing(tmp_path, capsys, mod
 ])
 def test_argparse_errors_exit_2_and_write_nothing(tmp_path, capsys, module, argv, message):
     import importlib
-    v = importlib.import_module(f"ntk.{module}")
+    v = importlib.import_module(f"sketchjax.ntk.{module}")
     out = tmp_path / "never"
     with pytest.raises(SystemExit) as exc:
         v.main(argv + ["--out", str(out)])
@@ -195,7 +195,7 @@ _CHEAP = {"verify_linear": ["--dim", "8", "--examples", "4", "--draws", "2", "--
                                           (True, "is not a folder")])
 def test_unwritable_out_exits_2_with_one_line(tmp_path, capsys, module, below, reason):
     import importlib
-    v = importlib.import_module(f"ntk.{module}")
+    v = importlib.import_module(f"sketchjax.ntk.{module}")
     blocker = tmp_path / "a_file"
     blocker.write_text("keep")
     out = blocker / "sub" if below else blocker

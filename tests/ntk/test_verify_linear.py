@@ -5,7 +5,7 @@ import jax
 import jax.numpy as jnp
 import pytest
 
-from ntk import verify_linear as v
+from sketchjax.ntk import verify_linear as v
 from sketchjax.data.random_data import normal_batch
 
 D, N = 50, 20

@@ -7,7 +7,7 @@ import jax
 import numpy as np
 import pytest
 
-import prune as prune_cli
+from sketchjax.cli import prune as prune_cli
 from sketchjax import imp, trees
 from sketchjax import training as T
 from sketchjax.counts import kept_count
@@ -213,7 +213,7 @@ def test_imp_cli_then_train_starts_from_the_rewind_point(tmp_path, capsys):
     assert meta["imp"]["output_layer"] == "ignore" and meta["seed"] == 1
     assert meta["rewind"]["step"] == 7 and meta["config"]["config"]["rate"] == 0.2
 
-    import train as train_cli
+    from sketchjax.cli import train as train_cli
     run_dir = tmp_path / "run"
     assert train_cli.main(["--mask", str(out), "--epochs", "1", "--batch-size", "128",
                            "--out", str(run_dir), "--quiet"]) == 0

@@ -9,7 +9,7 @@ import jax
 import numpy as np
 import pytest
 
-import train as train_cli
+from sketchjax.cli import train as train_cli
 from sketchjax import trees
 from sketchjax.masks import Mask, load_mask, mask_id, save_mask
 from sketchjax.models.registry import init_model
@@ -36,7 +36,7 @@ def error_of(capsys, argv):
     code = train_cli.main(argv)
     err = capsys.readouterr().err.strip()
     assert code == 2, err
-    assert err.startswith("train.py: error: ") and "\n" not in err, err
+    assert err.startswith("sketchjax-train: error: ") and "\n" not in err, err
     return err
 
 

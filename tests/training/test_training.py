@@ -198,6 +198,7 @@ def mock_cifar_dir(tmp_path_factory):
     return tfds, root
 
 
+@pytest.mark.tfds
 def test_one_epoch_end_to_end_on_mock_cifar10(mock_cifar_dir, tmp_path):
     tfds, root = mock_cifar_dir
     bundle = init_model("lenet_300_100", "cifar10", jax.random.key(3))

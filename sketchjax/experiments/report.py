@@ -18,11 +18,11 @@ from typing import Any, Mapping, Optional, Sequence
 from sketchjax.atomic import atomic_write_text
 from sketchjax.records import write_json
 
-from experiments import stats
-from experiments.paper_numbers import PAPER
-from experiments.presets import DENSE, TABLE_COLUMNS, TITLES
-from experiments.runs import RunSpec, read_record, run_seconds
-from experiments.stats import Sample
+from sketchjax.experiments import stats
+from sketchjax.experiments.paper_numbers import PAPER
+from sketchjax.experiments.presets import DENSE, TABLE_COLUMNS, TITLES
+from sketchjax.experiments.runs import RunSpec, read_record, run_seconds
+from sketchjax.experiments.stats import Sample
 
 MODEL_TITLES = {"vgg19_bn": "VGG-19", "vgg19": "VGG-19 (no BN)", "resnet20": "ResNet-20",
                 "resnet18": "ResNet-18", "wide_resnet18": "WideResNet-18",

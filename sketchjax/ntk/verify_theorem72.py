@@ -1,6 +1,6 @@
 """Check Theorem 7.2 (NTK regime) numerically for several widths and mask sizes s.
 
-    python -m ntk.verify_theorem72 [--widths 256,1024,4096] [--densities 0.001,0.01,0.1 |
+    python -m sketchjax.ntk.verify_theorem72 [--widths 256,1024,4096] [--densities 0.001,0.01,0.1 |
                                     --draws 10,100,1000] [--samples 128] [--steps 300]
                                     [--seed 0] [--out results/theory/theorem72] [--report-only]
 
@@ -22,11 +22,11 @@ import time
 
 import numpy as np
 
-from ntk.checks import FLOAT_TOL, Z_MAX, Check, cli_main, fmt, parse_list, z_score
+from sketchjax.ntk.checks import FLOAT_TOL, Z_MAX, Check, cli_main, fmt, parse_list, z_score
 from sketchjax.atomic import check_writable
 from sketchjax.errors import SketchjaxError, check_int
 
-PROG = "python -m ntk.verify_theorem72"
+PROG = "python -m sketchjax.ntk.verify_theorem72"
 DEFAULT_OUT = os.path.join("results", "theory", "theorem72")
 
 
@@ -88,8 +88,8 @@ def run(args: argparse.Namespace):
     import jax
     from tqdm import tqdm
 
-    from ntk import theorem72 as t72
-    from ntk.mlp import analytic_ntk
+    from sketchjax.ntk import theorem72 as t72
+    from sketchjax.ntk.mlp import analytic_ntk
 
     setup = t72.Setup(num_examples=args.examples, input_dim=args.input_dim, depth=args.depth,
                       activation=args.activation, lr_fraction=args.lr_fraction,
@@ -326,7 +326,7 @@ def _plot_vs_width(results):
 
 
 def main(argv=None) -> int:
-    """Entry point of `python -m ntk.verify_theorem72`; returns the exit status."""
+    """Entry point of `python -m sketchjax.ntk.verify_theorem72`; returns the exit status."""
     return cli_main(PROG, build_parser(), check_args, run, argv)
 
 

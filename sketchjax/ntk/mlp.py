@@ -72,7 +72,7 @@ def stax_mlp(widths: Sequence[int] = (512, 512), outputs: int = 1, w_std: float 
       (init_fn, apply_fn, kernel_fn) of `neural_tangents.stax.serial`; kernel_fn(x1, x2, "ntk")
       is the analytic (infinite-width) NTK.
     """
-    from ntk._compat import stax  # neural-tangents (and TensorFlow) only when asked for
+    from sketchjax.ntk._compat import stax  # neural-tangents (and TensorFlow) only when asked for
     if activation not in ACTIVATIONS:
         raise ValueError(f"unknown activation {activation!r}; valid: {ACTIVATIONS}")
     act = stax.Relu() if activation == "relu" else stax.Erf()

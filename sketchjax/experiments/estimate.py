@@ -23,7 +23,7 @@ from sketchjax.imp import level_files, search_name, shared_levels
 from sketchjax.methods import IMP
 from sketchjax.records import read_json, write_json
 
-from experiments.runs import RunSpec, run_seconds
+from sketchjax.experiments.runs import RunSpec, run_seconds
 
 THROUGHPUT_FILE = "throughput.json"
 # At least this many steps and this much time (a millisecond step timed 5 times reads ~30% slow).

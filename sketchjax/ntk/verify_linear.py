@@ -1,7 +1,7 @@
 """Check every linear-model statement of the paper numerically (Sections 3-6, App. B; the list
 and the results: docs/theory.md).
 
-    python -m ntk.verify_linear [--dim 200] [--examples 50] [--draws 2,5,...] [--samples 2000]
+    python -m sketchjax.ntk.verify_linear [--dim 200] [--examples 50] [--draws 2,5,...] [--samples 2000]
                                 [--x-draws 200] [--steps 500] [--perturbations 0.01,...]
                                 [--seed 0] [--out results/theory/linear] [--report-only]
 
@@ -30,8 +30,8 @@ import jax.numpy as jnp
 import numpy as np
 from scipy import stats
 
-from ntk import linear_figures
-from ntk.checks import (FLOAT_TOL, Z_MAX, Check, cli_main, fail_on_error, nan_max, parse_list,
+from sketchjax.ntk import linear_figures
+from sketchjax.ntk.checks import (FLOAT_TOL, Z_MAX, Check, cli_main, fail_on_error, nan_max, parse_list,
                         z_score)
 from sketchjax import theory as th
 from sketchjax.atomic import check_writable
@@ -42,7 +42,7 @@ from sketchjax.models import create_model
 from sketchjax.scorers import snip_scores, synflow_scores
 from sketchjax.sketch import sketch_mask
 
-PROG = "python -m ntk.verify_linear"
+PROG = "python -m sketchjax.ntk.verify_linear"
 DEFAULT_OUT = os.path.join("results", "theory", "linear")
 # One key per use, folded from the seed in this order: the order fixes every number.
 KEY_NAMES = ("w0", "xtrain", "teacher", "noise", "xgiven", "scale", "b1", "b2", "l41", "ex",
@@ -592,7 +592,7 @@ def _check_snip(key, d, n, base) -> list[Check]:
 
 
 def main(argv=None) -> int:
-    """Entry point of `python -m ntk.verify_linear`; returns the exit status."""
+    """Entry point of `python -m sketchjax.ntk.verify_linear`; returns the exit status."""
     return cli_main(PROG, build_parser(), check_args, run, argv)
 
 

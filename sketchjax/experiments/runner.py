@@ -21,8 +21,8 @@ from sketchjax.mask_store import MaskOutcome, make_mask
 from sketchjax.records import config_hash, write_json
 from sketchjax.training import RunPaths, RunPlan, plan_run, rewind_start, train
 
-from experiments import run_claims
-from experiments.runs import RunSpec, groups, read_record, record_path, shard_key
+from sketchjax.experiments import run_claims
+from sketchjax.experiments.runs import RunSpec, groups, read_record, record_path, shard_key
 
 
 @dataclasses.dataclass(frozen=True)

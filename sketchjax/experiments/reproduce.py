@@ -1,4 +1,4 @@
-"""`reproduce`: the whole job behind `python -m experiments.run` (the CLI only parses flags).
+"""`reproduce`: the whole job behind `sketchjax-experiments` (the CLI only parses flags).
 
 Checks the request before any work (targets, seeds, the output folder, the data sets on disk at
 paper scale), plans the runs of the requested tables (and the masks the figures need), runs
@@ -16,13 +16,13 @@ from sketchjax.atomic import check_writable
 from sketchjax.errors import SketchjaxError, check_int
 from sketchjax.records import read_json
 
-from experiments import claims as claims_mod
-from experiments import report
-from experiments.estimate import estimate, human, load_throughput, save_throughput
-from experiments.figures import FIGURE_FUNCTIONS, fig2_seconds
-from experiments.presets import FIGURES, SCALE_PRESETS, SCALES, TABLES, TARGETS, Scale
-from experiments.runner import Shard, check_data_on_disk, pending_groups, run_sweep
-from experiments.runs import RunSpec, groups, read_record, table_runs, unique
+from sketchjax.experiments import claims as claims_mod
+from sketchjax.experiments import report
+from sketchjax.experiments.estimate import estimate, human, load_throughput, save_throughput
+from sketchjax.experiments.figures import FIGURE_FUNCTIONS, fig2_seconds
+from sketchjax.experiments.presets import FIGURES, SCALE_PRESETS, SCALES, TABLES, TARGETS, Scale
+from sketchjax.experiments.runner import Shard, check_data_on_disk, pending_groups, run_sweep
+from sketchjax.experiments.runs import RunSpec, groups, read_record, table_runs, unique
 
 
 @dataclasses.dataclass(frozen=True)

@@ -19,7 +19,7 @@ from sketchjax.records import config_hash, identity_name, read_json
 from sketchjax.training import TrainConfig, preset
 from sketchjax.training.run_files import RECORD_FILE
 
-from experiments.presets import DENSE, TABLE_COLUMNS, Column, Scale, mask_config
+from sketchjax.experiments.presets import DENSE, TABLE_COLUMNS, Column, Scale, mask_config
 
 
 

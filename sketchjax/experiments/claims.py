@@ -37,11 +37,11 @@ from typing import Any, Callable, Mapping, Optional, Sequence
 from sketchjax.atomic import atomic_write_text
 from sketchjax.methods import GraSP
 
-from experiments import stats
-from experiments.paper_numbers import DENSITIES as GRID
-from experiments.paper_numbers import PAPER
-from experiments.presets import TABLE_COLUMNS
-from experiments.stats import Diff, Sample
+from sketchjax.experiments import stats
+from sketchjax.experiments.paper_numbers import DENSITIES as GRID
+from sketchjax.experiments.paper_numbers import PAPER
+from sketchjax.experiments.presets import TABLE_COLUMNS
+from sketchjax.experiments.stats import Diff, Sample
 
 HOLDS, FAILS, UNRESOLVED, NOT_RUN = "holds", "does not hold", "not resolved", "not run"
 SMALLER, DEPENDS, DESCRIBED = "smaller than the paper's", "depends on density", "described"

@@ -33,9 +33,9 @@ import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
-from ntk import jacobian
-from ntk.mlp import NTKMLP, analytic_ntk
-from ntk.checks import nan_max
+from sketchjax.ntk import jacobian
+from sketchjax.ntk.mlp import NTKMLP, analytic_ntk
+from sketchjax.ntk.checks import nan_max
 from sketchjax.sketch import sketch_mask
 
 __all__ = ["Setup", "make_data", "spectrum", "train", "measure_k", "mask_probs",
@@ -201,7 +201,7 @@ def run_width(width: int, draws: Sequence[int], setup: Setup, key: jax.Array,
     Returns:
       A dict of scalars (float), the proof's factors ("chain") and one row per s ("rows").
     """
-    from ntk._compat import empirical_ntk_fn  # neural-tangents only here
+    from sketchjax.ntk._compat import empirical_ntk_fn  # neural-tangents only here
     say = progress or (lambda _msg: None)
     k_data, k_init, k_masks = jax.random.split(key, 3)
     x, y = make_data(k_data, setup.num_examples, setup.input_dim) if data is None else data

@@ -1,4 +1,4 @@
-"""The paper's Tables 1-4 and Figures 1-2 by one command: `python -m experiments.run`.
+"""The paper's Tables 1-4 and Figures 1-2 by one command: `sketchjax-experiments`.
 
 - `presets`: the tables' columns and the scales (smoke, cpu, cpu-conv, paper);
 - `paper_numbers`: the paper's own numbers, shown beside ours at paper scale;

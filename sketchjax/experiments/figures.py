@@ -33,10 +33,10 @@ from sketchjax.pruning import inference_apply
 from sketchjax.records import write_json
 from sketchjax.training import preset
 
-from experiments.estimate import imp_search_seconds
-from experiments.presets import TABLE_COLUMNS, Scale, mask_config
-from experiments.report import DATASET_TITLES, MODEL_TITLES
-from experiments.shuffles import random_mask_norms
+from sketchjax.experiments.estimate import imp_search_seconds
+from sketchjax.experiments.presets import TABLE_COLUMNS, Scale, mask_config
+from sketchjax.experiments.report import DATASET_TITLES, MODEL_TITLES
+from sketchjax.experiments.shuffles import random_mask_norms
 
 SUBSET = 1000        # Fig. 1b: weights shown per histogram
 

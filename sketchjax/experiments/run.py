@@ -1,9 +1,9 @@
 """Reproduce the paper's tables and figures.
 
-    python -m experiments.run table1 --scale cpu                # offline, minutes on a laptop
-    python -m experiments.run all --scale cpu
-    python -m experiments.run all --scale paper --dry-run       # the plan and its time estimate
-    python -m experiments.run table2 --scale paper --shard 0/4  # one of four GPUs
+    sketchjax-experiments table1 --scale cpu                # offline, minutes on a laptop
+    sketchjax-experiments all --scale cpu
+    sketchjax-experiments all --scale paper --dry-run       # the plan and its time estimate
+    sketchjax-experiments table2 --scale paper --shard 0/4  # one of four GPUs
 
 Writes DIR/<scale>/<table>.md (+ .csv, .json), DIR/<scale>/<figure>.png (+ .json, .csv) and
 DIR/<scale>/claims.md; every run lives in DIR/runs/<name>_<hash>/ and is skipped once its
@@ -16,11 +16,11 @@ import argparse
 import sys
 from typing import Optional, Sequence
 
-from experiments.presets import SCALES, TARGETS
+from sketchjax.experiments.presets import SCALES, TARGETS
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m experiments.run",
+    p = argparse.ArgumentParser(prog="sketchjax-experiments",
                                 description="Reproduce the paper's tables and figures.",
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("target", choices=TARGETS + ("all",))
@@ -45,8 +45,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     from sketchjax import compile_cache
 
-    from experiments.reproduce import dry_run, make_request, reproduce
-    from experiments.runner import default_out
+    from sketchjax.experiments.reproduce import dry_run, make_request, reproduce
+    from sketchjax.experiments.runner import default_out
     if not args.no_compile_cache:
         compile_cache.enable()
     try:
@@ -58,10 +58,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         else:
             reproduce(request, progress=not args.quiet)
     except SketchjaxError as err:
-        print(f"experiments.run: error: {err}", file=sys.stderr)
+        print(f"sketchjax-experiments: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("experiments.run: interrupted; rerun the same command to finish the missing runs",
+        print("sketchjax-experiments: interrupted; rerun the same command to finish the missing runs",
               file=sys.stderr)
         return 130
     return 0
