@@ -4,6 +4,8 @@
     python benchmarks/side_by_side.py synflow --model vgg19_bn --repeats 2
     python benchmarks/side_by_side.py process --model resnet20 --repeats 3
     python benchmarks/side_by_side.py all
+    python benchmarks/side_by_side.py train --jax-python .venv/bin/python \
+        --jax-python .venv-newest/bin/python          # two jax stacks against one PyTorch
 
 Each repeat runs `baselines/torch_side.py` and then `jax_side.py` as two fresh processes (so
 neither side's threads or caches touch the other's), with the same task, model and sizes;
@@ -31,39 +33,43 @@ TASKS = {"train": ("resnet20", "vgg19_bn"), "synflow": ("resnet20", "vgg19_bn"),
          "snip": ("resnet20", "vgg19_bn"), "grasp": ("resnet20", "vgg19_bn")}
 
 
-def run(side: str, task: str, model: str, threads: int, extra: list[str]) -> dict:
-    script = HERE / "baselines" / "torch_side.py" if side == "pytorch" else HERE / "jax_side.py"
-    argv = [sys.executable, str(script), task, "--model", model, *extra]
-    if side == "pytorch":
-        argv += ["--threads", str(threads)]
+def run(python: str, script: Path, task: str, model: str, extra: list[str]) -> dict:
+    argv = [python, str(script), task, "--model", model, *extra]
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
     out = subprocess.run(argv, capture_output=True, text=True, env=env, check=True).stdout
     return json.loads(out.strip().splitlines()[-1])
 
 
 def compare(task: str, model: str, repeats: int, threads: int, extra: list[str],
-            log: Path | None) -> None:
-    results = {"pytorch": [], "sketchjax": []}
+            log: Path | None, jax_pythons: list[str]) -> None:
+    """Each repeat: PyTorch, then sketchjax under each interpreter (one jax stack each)."""
+    sides = {"pytorch": (sys.executable, HERE / "baselines" / "torch_side.py",
+                         ["--threads", str(threads)])}
+    for python in jax_pythons:
+        sides[python] = (python, HERE / "jax_side.py", [])
+    results: dict[str, list[dict]] = {side: [] for side in sides}
     for _ in range(repeats):
-        for side in ("pytorch", "sketchjax"):
-            r = run(side, task, model, threads, extra)
+        for side, (python, script, side_extra) in sides.items():
+            r = run(python, script, task, model, extra + side_extra)
             results[side].append(r)
             if log:
                 with log.open("a") as f:
-                    f.write(json.dumps(r) + "\n")
+                    f.write(json.dumps(dict(r, python=python)) + "\n")
     key = "img_per_s" if task == "train" else "seconds"
     values = {side: [r[key] for r in rs] for side, rs in results.items()}
     best = {side: (max(v) if key == "img_per_s" else min(v)) for side, v in values.items()}
-    ratio = (best["sketchjax"] / best["pytorch"] if key == "img_per_s"
-             else best["pytorch"] / best["sketchjax"])
-    torch_threads = results["pytorch"][0]["threads"]
-    print(f"{task} {model} {' '.join(extra)}: PyTorch ({torch_threads} threads) "
-          f"{', '.join(f'{v:.3g}' for v in values['pytorch'])} | sketchjax (XLA:CPU, "
-          f"{results['sketchjax'][0]['threads']} cores) "
-          f"{', '.join(f'{v:.3g}' for v in values['sketchjax'])} {key} | "
-          f"sketchjax / PyTorch speed = {ratio:.2f}x"
-          + (f" | sketchjax whole process {min(r['process_seconds'] for r in results['sketchjax']):.1f} s"
-             if task != "train" else ""), flush=True)
+    line = (f"{task} {model} {' '.join(extra)}: PyTorch ({results['pytorch'][0]['threads']} "
+            f"threads) {', '.join(f'{v:.3g}' for v in values['pytorch'])} {key}")
+    for python in jax_pythons:
+        ratio = (best[python] / best["pytorch"] if key == "img_per_s"
+                 else best["pytorch"] / best[python])
+        first = results[python][0]
+        line += (f" | sketchjax on jax {first['version']} (XLA:CPU, {first['threads']} cores) "
+                 f"{', '.join(f'{v:.3g}' for v in values[python])}: sketchjax / PyTorch speed "
+                 f"= {ratio:.2f}x")
+        if task != "train":
+            line += f" (whole process {min(r['process_seconds'] for r in results[python]):.1f} s)"
+    print(line, flush=True)
 
 
 def process_times(model: str, repeats: int, threads: int) -> None:
@@ -105,7 +111,11 @@ def main():
     p.add_argument("--threads", type=int, default=os.cpu_count())
     p.add_argument("--masked", action="store_true", help="train: a 10%% mask on both sides")
     p.add_argument("--log", type=Path, default=None)
+    p.add_argument("--jax-python", action="append", default=None,
+                   help="an interpreter whose environment runs sketchjax's side (repeat it to "
+                        "compare jax stacks in one run); default: this one")
     args = p.parse_args()
+    jax_pythons = args.jax_python or [sys.executable]
     print(f"machine: {os.cpu_count()} CPUs; PyTorch threads {args.threads}")
     if args.task == "process":
         for model in ([args.model] if args.model else ("resnet20", "vgg19_bn")):
@@ -115,7 +125,7 @@ def main():
     for task, models in tasks.items():
         for model in ([args.model] if args.model else models):
             extra = ["--masked"] if task == "train" and args.masked else []
-            compare(task, model, args.repeats, args.threads, extra, args.log)
+            compare(task, model, args.repeats, args.threads, extra, args.log, jax_pythons)
 
 
 if __name__ == "__main__":

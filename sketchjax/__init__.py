@@ -9,8 +9,13 @@ command-line tools read their choices from, imports without jax):
 - methods (`sketchjax.methods`, one dataclass each): `SynFlow`, `SNIP`, `GraSP`, `Magnitude`,
   `Random`, `IMP`, and `methods` itself (the registry: `register` adds your own);
 - pruning: `prune` (the loop on a model), `run_imp` (the IMP search);
-- mask files: `Mask`, `save_mask`, `load_mask`, `validate_mask`, and `MaskSpec` /
-  `make_mask` (masks named by their config, computed once);
+- your own model: `from_linen`, `from_nnx`, `from_function` (a `ModelBundle` for `prune`,
+  which also takes a `prunable` rule and `keep_dense` patterns);
+- mask files: `Mask` (`binary()`: the support; `values()`: Algorithm 1's values), `save_mask`,
+  `load_mask`, `validate_mask`, and `MaskSpec` / `make_mask` (masks named by their config,
+  computed once);
+- masks in your own loop: `apply_mask` (params times a mask, any params pytree) and
+  `with_mask` (any optax transformation, the mask in its state);
 - training: `TrainConfig`, `plan_run`, `train`, `TrainOverrides`, `train_from_mask`.
 
 TensorFlow and neural-tangents are never imported by these.
@@ -26,6 +31,11 @@ _EXPORTS = {
     "kept_count": "sketchjax.counts",
     "Mask": "sketchjax.masks", "load_mask": "sketchjax.masks", "save_mask": "sketchjax.masks",
     "validate_mask": "sketchjax.masks", "layer_table": "sketchjax.masks",
+    "apply_mask": "sketchjax.masks",
+    "from_linen": "sketchjax.models.own", "from_nnx": "sketchjax.models.own",
+    "from_function": "sketchjax.models.own",
+    "with_mask": "sketchjax.training.optimizer",
+    "WithMaskState": "sketchjax.training.optimizer",
     "MODEL_NAMES": "sketchjax.models.registry", "ModelBundle": "sketchjax.models.registry",
     "create_model": "sketchjax.models.registry", "init_model": "sketchjax.models.registry",
     "model_spec": "sketchjax.models.registry",

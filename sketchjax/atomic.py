@@ -44,12 +44,31 @@ def check_writable(path: str | os.PathLike, *, folder: bool = False) -> Path:
     return path
 
 
+def _umask() -> int:
+    """The process's umask: read from /proc where it is there (setting it to read it, the
+    fallback, changes it for every thread for an instant)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> Path:
-    """Create `path`'s folder, call `write(file)` on a temporary file there, rename it."""
+    """Create `path`'s folder, call `write(file)` on a temporary file there, rename it.
+
+    The file gets the mode a plain `open` would give (0666 less the umask), not mkstemp's
+    0600, so results written into a shared folder are readable by the group as usual.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as f:
             write(f)
         os.replace(tmp, path)

@@ -20,6 +20,7 @@ import zipfile
 from pathlib import Path
 from typing import Any, Mapping, NamedTuple, Optional, Sequence
 
+import jax
 import numpy as np
 
 from sketchjax import trees
@@ -97,13 +98,48 @@ class Mask:
         """The metadata, typed (`MaskInfo`)."""
         return MaskInfo.read(self.metadata)
 
-    def tree(self) -> dict:
-        """The mask as a nested dict shaped like the params' prunable leaves (float32)."""
-        return trees.unflatten({p: np.asarray(a, np.float32) for p, a in self.arrays.items()})
+    def binary(self, like: Optional[Any] = None) -> Any:
+        """The mask's support, 1 (kept) or 0 (pruned), as float32: what to multiply weights by.
+
+        Args:
+          like: None: a nested dict over the pruned leaves only, by path; a params pytree
+            (dict, FrozenDict, nnx.State): a tree of its structure, 1 on every leaf the mask
+            does not name.
+        """
+        return self._tree({p: (np.asarray(a) != 0).astype(np.float32)
+                           for p, a in self.arrays.items()}, like)
+
+    def values(self, like: Optional[Any] = None) -> Any:
+        """The stored values as float32 (`binary`'s shapes): 0/1 for a threshold mask, the
+        weights count / (s p) of Algorithm 1 for a sketch mask (up to hundreds; they rescale
+        the weights they multiply, the paper's "scaled" training)."""
+        return self._tree({p: np.asarray(a, np.float32) for p, a in self.arrays.items()}, like)
+
+    def _tree(self, flat: Mapping[str, np.ndarray], like: Optional[Any]) -> Any:
+        if like is None:
+            return trees.unflatten(flat)
+        trees.check_paths(flat, like)
+        return jax.tree_util.tree_map_with_path(
+            lambda keys, leaf: flat.get(trees.key_path(keys),
+                                        np.ones(np.shape(leaf), np.float32)), like)
 
     @property
-    def binary(self) -> bool:
+    def is_binary(self) -> bool:
+        """Every value 0 or 1 (a threshold mask; Algorithm 1's values are counts / (s p))."""
         return all(np.all((a == 0) | (a == 1)) for a in self.arrays.values())
+
+
+def apply_mask(params: Any, mask: "Mask | Mapping", *, values: bool = False) -> Any:
+    """params times the mask, in the params' own structure (dict, FrozenDict, nnx.State).
+
+    Args:
+      params: any pytree of arrays holding the mask's paths.
+      mask: a `Mask` (its support, 0/1; `values=True`: its stored values, Algorithm 1's
+        count / (s p)) or a tree over some of the params' leaves, by path.
+    """
+    if isinstance(mask, Mask):
+        mask = mask.values() if values else mask.binary()
+    return trees.apply_mask(params, mask)
 
 
 def density_summary(arrays: Mapping[str, np.ndarray]) -> dict[str, Any]:
@@ -127,6 +163,26 @@ def mask_metadata(arrays: Mapping[str, np.ndarray], *, method: str, model: str, 
             "seed": int(seed), "density": density, "realised_density": realised["density"],
             "kept": realised["kept"], "prunable": realised["size"],
             "per_layer": realised["per_layer"], "versions": versions(), **fields}
+
+
+class EmptyLayersWarning(UserWarning):
+    """A mask with pruned layers that keep no weight (`empty_layers`)."""
+
+
+def empty_layers(info: MaskInfo) -> list[str]:
+    """The pruned layers that keep no weight (the output then no longer depends on the input
+    through them; a density far below 1/N does this)."""
+    return sorted((p for p, v in info.per_layer.items() if v["kept"] == 0), key=trees.natural_key)
+
+
+def empty_layers_message(info: MaskInfo) -> str:
+    """One line naming the empty layers (`empty_layers`), or '' when there are none."""
+    empty = empty_layers(info)
+    if not empty:
+        return ""
+    return (f"{len(empty)} of {len(info.per_layer)} pruned layers keep no weight, so the "
+            f"network no longer connects its input to its output: {', '.join(empty[:6])}"
+            + (" ..." if len(empty) > 6 else "") + f" (density {info.density})")
 
 
 def layer_table(info: MaskInfo) -> str:
@@ -159,9 +215,9 @@ def mask_id(mask: Mask) -> str:
 def save_mask(path: str | os.PathLike, mask: Mask) -> Path:
     """Write `mask` atomically to `path` (a .npz); returns the path."""
     path = check_writable(path)
-    arrays = {p: (np.asarray(a, bool) if mask.binary else np.asarray(a, np.float32))
+    arrays = {p: (np.asarray(a, bool) if mask.is_binary else np.asarray(a, np.float32))
               for p, a in mask.arrays.items()}
-    record = dict(mask.metadata, format=FORMAT, storage="bool" if mask.binary else "float32")
+    record = dict(mask.metadata, format=FORMAT, storage="bool" if mask.is_binary else "float32")
     arrays[METADATA_KEY] = np.frombuffer(json.dumps(record, sort_keys=True).encode(), np.uint8)
     atomic_savez(path, arrays, compressed=True)
     return path
@@ -192,14 +248,20 @@ def load_mask(path: str | os.PathLike) -> Mask:
 
 
 def validate_mask(mask: Mask, params: Mapping, model: str = "the model") -> None:
-    """The mask must name exactly the prunable paths of `params`, with their shapes."""
+    """The mask must name exactly the prunable paths of `params`, with their shapes.
+
+    Args:
+      model: how the error names the target, e.g. "lenet_300_100 on mnist1d".
+    """
     expected = {p: np.shape(leaf) for p, leaf in trees.flatten(trees.prunable(params)).items()}
     got = {p: np.shape(a) for p, a in mask.arrays.items()}
     missing = sorted(set(expected) - set(got))
     extra = sorted(set(got) - set(expected))
     wrong = sorted(p for p in set(expected) & set(got) if expected[p] != got[p])
     if missing or extra or wrong:
-        made_for = mask.info.model or "another model"
+        info = mask.info
+        made_for = (f"{info.model} on {info.dataset}" if info.model and info.dataset
+                    else info.model or "another model")
         problems = []
         if missing:
             problems.append(f"missing paths {missing[:3]}{' ...' if len(missing) > 3 else ''}")

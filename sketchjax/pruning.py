@@ -14,9 +14,12 @@ duplicate draws (s draws from ~s survivors keep ~63% of them) and collapse the m
 """
 from __future__ import annotations
 
+import dataclasses
+import fnmatch
 import functools
 import time
-from typing import Mapping, Optional
+import warnings
+from typing import Mapping, Optional, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -26,7 +29,7 @@ from tqdm.auto import tqdm
 from sketchjax import inputs, scorers, sketch, trees
 from sketchjax.counts import kept_count
 from sketchjax.errors import SketchjaxError
-from sketchjax.masks import Mask, mask_metadata
+from sketchjax.masks import EmptyLayersWarning, Mask, empty_layers_message, mask_metadata
 from sketchjax.methods import OneShot, ScoreInputs
 from sketchjax.models.registry import ModelBundle
 
@@ -48,13 +51,47 @@ def selection_at(method: OneShot, t: int) -> str:
     return method.selection
 
 
-@functools.lru_cache(maxsize=None)
-def inference_apply(module) -> scorers.ApplyFn:
-    """apply_fn(params, batch_stats, x) -> logits with BN in inference mode; one per module,
-    so that jit sees the same static function for the same architecture."""
-    def apply_fn(params, batch_stats, x):
-        return module.apply({"params": params, "batch_stats": batch_stats}, x, train=False)
-    return apply_fn
+@dataclasses.dataclass(frozen=True)
+class Prunable:
+    """Which leaves a pruning run prunes: those `rule` accepts (default `trees.is_prunable`,
+    the Conv and Dense kernels) and no `keep_dense` pattern matches (fnmatch on the path, e.g.
+    "Dense_2/kernel" or "head/*"). Hashable, so equal rules share a compiled round."""
+    rule: Optional[trees.PrunableRule] = None
+    keep_dense: tuple[str, ...] = ()
+
+    def __call__(self, path: str, leaf) -> bool:
+        return ((self.rule or trees.is_prunable)(path, leaf)
+                and not any(fnmatch.fnmatchcase(path, pat) for pat in self.keep_dense))
+
+    @property
+    def is_default(self) -> bool:
+        return self.rule is None and not self.keep_dense
+
+    def record(self) -> dict:
+        """What the mask's metadata says of a rule other than the default."""
+        rule = "kernels (default)" if self.rule is None else getattr(
+            self.rule, "__qualname__", repr(self.rule))
+        return {"rule": rule, "keep_dense": list(self.keep_dense)}
+
+    def template(self, params: Mapping) -> dict:
+        """The prunable leaves of `params`, by path (one clear error when there are none, or
+        when a keep_dense pattern names no prunable leaf)."""
+        base = trees.prunable(params, self.rule)
+        paths = list(trees.flatten(base))
+        for pattern in self.keep_dense:
+            if not any(fnmatch.fnmatchcase(p, pattern) for p in paths):
+                raise SketchjaxError(f"keep_dense {pattern!r} matches no prunable leaf; they "
+                                     f"are: {', '.join(paths[:8])}")
+        kept = trees.prunable(params, self)
+        if not trees.flatten(kept):
+            leaves = list(trees.paths_of(params))
+            raise SketchjaxError(
+                "nothing to prune: " + ("every prunable leaf is kept dense" if paths else
+                "the prunable rule takes leaves named 'kernel' with >= 2 dimensions (the "
+                "kernels of Conv and Dense layers) and the params have none; pass prunable="
+                "a function (path, leaf) -> bool") + f". The params' leaves: "
+                f"{', '.join(leaves[:8])}" + (" ..." if len(leaves) > 8 else ""))
+        return kept
 
 
 def linear_in_input(params: Mapping, batch_stats: Mapping) -> bool:
@@ -80,7 +117,7 @@ def synflow_input_scale(kind: str, bundle: ModelBundle, key: jax.Array) -> jax.A
     """
     x = inputs.synflow_input(kind, key, bundle.input_shape)
     for probe in (1.0, 2.0 ** -100):
-        r = float(_synflow_total(inference_apply(bundle.module), bundle.params,
+        r = float(_synflow_total(bundle.apply_fn, bundle.params,
                                  bundle.batch_stats, x * probe))
         if np.isfinite(r) and r > 0:
             return jnp.float32(probe / r)
@@ -94,9 +131,10 @@ def _next_scale(scale: jax.Array, total: jax.Array) -> jax.Array:
 
 
 @functools.partial(jax.jit, static_argnames=("method", "apply_fn", "input_shape",
-                                             "num_classes", "selection", "draws"))
+                                             "num_classes", "selection", "draws", "rule"))
 def prune_round(params, batch_stats, mask, kept, key, images, labels, input_scale, *,
-                method, apply_fn, input_shape, num_classes, selection, draws):
+                method, apply_fn, input_shape, num_classes, selection, draws,
+                rule=Prunable()):
     """One round: scores of params * mask, then a selection keeping `kept` weights.
 
     The mask is carried between rounds as one flat vector over the prunable leaves (sorted
@@ -105,15 +143,16 @@ def prune_round(params, batch_stats, mask, kept, key, images, labels, input_scal
     Args:
       kept: int32 scalar, the round's `kept_count` (for `sketch`, the static `draws` is used).
       draws: s of Algorithm 1 for the `sketch` selection (static), else None.
+      rule: the prunable leaves (`Prunable`, static).
     Returns:
       (the new flat mask, whether every score was finite, SynFlow's R at this input scale).
     """
     score_key, select_key = jax.random.split(key)
-    template = trees.prunable(params)
+    template = trees.prunable(params, rule)
     masked = trees.apply_mask(params, trees.split(mask, template))
-    scores, total = method.score_and_total(ScoreInputs(apply_fn, masked, batch_stats, input_shape,
-                                             num_classes, score_key, images, labels,
-                                             input_scale))
+    scores, total = method.score_and_total(ScoreInputs(
+        apply_fn, masked, batch_stats, input_shape, num_classes, score_key, images, labels,
+        input_scale, None if rule.is_default else rule))
     flat_scores = trees.concat(scores)
     new_mask = sketch.select_flat(
         flat_scores, mask, kept, select_key, selection=selection,
@@ -122,18 +161,35 @@ def prune_round(params, batch_stats, mask, kept, key, images, labels, input_scal
     return new_mask, jnp.all(jnp.isfinite(flat_scores)), total
 
 
+def _stacked(real_data: tuple[jax.Array, jax.Array]) -> tuple[jax.Array, jax.Array]:
+    """(images, labels) as stacked batches (nb, B, ...), (nb, B): one batch gets an axis."""
+    images, labels = (jnp.asarray(a) for a in real_data)
+    if labels.ndim == 1:
+        return images[None], labels[None]
+    if labels.ndim != 2 or images.shape[:2] != labels.shape:
+        raise SketchjaxError(f"prune batches must be images (B, ...) with labels (B,), or "
+                             f"(nb, B, ...) with (nb, B); got {images.shape} and {labels.shape}")
+    return images, labels
+
+
 def prune(bundle: ModelBundle, method: OneShot, *, dataset: str = "",
           real_data: Optional[tuple[jax.Array, jax.Array]] = None,
-          progress: bool = True) -> Mask:
+          progress: bool = True, prunable: Optional[trees.PrunableRule] = None,
+          keep_dense: Sequence[str] = ()) -> Mask:
     """Run the pruning loop on an initialised model.
 
     Args:
-      bundle: the model and its initial parameters.
+      bundle: the model and its initial parameters (a registry model, `init_model`, or your
+        own, `sketchjax.models.own`).
       method: a one-shot method (`sketchjax.methods`), validated here.
       dataset: recorded in the metadata.
-      real_data: stacked (images (nb, B, ...), labels (nb, B)): the method's real prune
-        batches (`method.prune_batches`), where it scores on real data (else unused).
+      real_data: (images, labels) where the method scores on real data (else unused):
+        stacked batches (nb, B, ...) and (nb, B) (`method.prune_batches`), or one batch
+        (B, ...) and (B,).
       progress: a tqdm bar over rounds.
+      prunable: (path, leaf) -> bool, the leaves to prune; default: every leaf named
+        "kernel" with >= 2 dimensions (Conv and Dense kernels).
+      keep_dense: fnmatch patterns of prunable paths to leave dense (e.g. "Dense_2/kernel").
     Returns:
       The Mask with its metadata (realised density, per-layer counts, s, timings).
     """
@@ -144,10 +200,11 @@ def prune(bundle: ModelBundle, method: OneShot, *, dataset: str = "",
     if method.needs_real_data and real_data is None:
         raise SketchjaxError(f"{method.name} with real data needs prune batches "
                              "(`method.prune_batches`)")
-    images, labels = real_data if method.needs_real_data else (jnp.zeros(()),
-                                                               jnp.zeros((), jnp.int32))
+    images, labels = (_stacked(real_data) if method.needs_real_data
+                      else (jnp.zeros(()), jnp.zeros((), jnp.int32)))
+    rule = Prunable(prunable, tuple(keep_dense))
     key = jax.random.key(method.seed)
-    template = trees.prunable(bundle.params)
+    template = rule.template(bundle.params)
     n = trees.count_params(template)
     target = kept_count(n, method.density)
     mask = jnp.ones((n,), jnp.float32)
@@ -157,15 +214,16 @@ def prune(bundle: ModelBundle, method: OneShot, *, dataset: str = "",
     finite = []   # device scalars, read once after the loop (no per-round host sync)
     start = time.perf_counter()
     for t in tqdm(range(method.num_rounds), desc=f"{method.name} rounds",
-                  disable=not progress or method.num_rounds == 1, leave=False):
+                  disable=None if progress and method.num_rounds > 1 else True,  # no tty: off
+                  leave=False):
         selection = selection_at(method, t)
         kept = kept_count(n, density_at(method, t))
         mask, round_finite, total = prune_round(
             bundle.params, bundle.batch_stats, mask, jnp.int32(kept),
             jax.random.fold_in(key, t), images, labels, scale, method=method.compiled(),
-            apply_fn=inference_apply(bundle.module),
+            apply_fn=bundle.apply_fn,
             input_shape=tuple(bundle.input_shape), num_classes=bundle.num_classes,
-            selection=selection, draws=kept if selection == "sketch" else None)
+            selection=selection, draws=kept if selection == "sketch" else None, rule=rule)
         finite.append(round_finite)
         if scaled:
             scale = _next_scale(scale, total)
@@ -183,11 +241,16 @@ def prune(bundle: ModelBundle, method: OneShot, *, dataset: str = "",
         intermediate_selection=selection_at(method, 0) if method.num_rounds > 1 else None,
         signed_weighting=method.sampling_rule, rounds=method.num_rounds,
         schedule=method.schedule, s=target if method.draws_with_replacement else None,
-        prune_seconds=round(seconds, 3))
+        prune_seconds=round(seconds, 3),
+        **({} if rule.is_default else {"prunable": rule.record()}))
     if not method.draws_with_replacement and abs(metadata["kept"] - target) > MAX_KEPT_ERROR:
         raise SketchjaxError(
             f"pruning kept {metadata['kept']} weights, expected {target} "
             f"(density {method.density} of {n}): ties in the scores (often zero scores "
             f"of disconnected weights) make the threshold overshoot; try fewer rounds "
             f"or another selection")
-    return Mask(arrays, metadata)
+    mask = Mask(arrays, metadata)
+    empty = empty_layers_message(mask.info)
+    if empty:
+        warnings.warn(empty, EmptyLayersWarning, stacklevel=2)
+    return mask

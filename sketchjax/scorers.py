@@ -8,7 +8,7 @@ while pruning. Data scorers take stacked batches: images (num_batches, B, ...), 
 """
 from __future__ import annotations
 
-from typing import Callable, Mapping
+from typing import Callable, Mapping, Optional
 
 import jax
 import jax.numpy as jnp
@@ -19,6 +19,7 @@ from sketchjax.methods.grasp import GRASP_TEMPERATURE
 from sketchjax.names import SNIP_LOSSES
 
 ApplyFn = Callable[[Mapping, Mapping, jax.Array], jax.Array]
+Rule = Optional[trees.PrunableRule]   # the leaves to score; None: `trees.is_prunable`
 
 
 def _with_kernels(params: Mapping, kernels: Mapping) -> dict:
@@ -27,18 +28,18 @@ def _with_kernels(params: Mapping, kernels: Mapping) -> dict:
     return trees.unflatten({p: flat_k.get(p, leaf) for p, leaf in trees.flatten(params).items()})
 
 
-def random_scores(params: Mapping, key: jax.Array) -> dict:
+def random_scores(params: Mapping, key: jax.Array, prunable: Rule = None) -> dict:
     """i.i.d. N(0, 1) per prunable weight; the global top-k is a uniform random subset."""
-    kernels = trees.prunable(params)
+    kernels = trees.prunable(params, prunable)
     leaves, treedef = jax.tree.flatten(kernels)
     keys = jax.random.split(key, len(leaves))
     return jax.tree.unflatten(
         treedef, [jax.random.normal(k, leaf.shape, jnp.float32) for k, leaf in zip(keys, leaves)])
 
 
-def magnitude_scores(params: Mapping) -> dict:
+def magnitude_scores(params: Mapping, prunable: Rule = None) -> dict:
     """|theta| of each prunable weight."""
-    return jax.tree.map(jnp.abs, trees.prunable(params))
+    return jax.tree.map(jnp.abs, trees.prunable(params, prunable))
 
 
 def classification_loss(outputs: jax.Array, labels: jax.Array, loss: str) -> jax.Array:
@@ -73,26 +74,27 @@ def _sum_over_batches(fn: Callable, images: jax.Array, labels: jax.Array) -> dic
 
 
 def snip_scores(apply_fn: ApplyFn, params: Mapping, batch_stats: Mapping, images: jax.Array,
-                labels: jax.Array, loss: str = "cross_entropy") -> dict:
+                labels: jax.Array, loss: str = "cross_entropy", prunable: Rule = None) -> dict:
     """|theta * g| at mask = 1 (= |dL/dm|), g = dL/dtheta summed over the stacked batches.
 
     As the reference: the gradients of all prune batches are accumulated first and the
     absolute value is taken once, so gradients of opposite sign in two batches cancel.
     """
-    kernels = trees.prunable(params)
+    kernels = trees.prunable(params, prunable)
     grad_fn = jax.grad(_kernel_loss(apply_fn, params, batch_stats, loss))
     g = _sum_over_batches(lambda x, y: grad_fn(kernels, x, y), images, labels)
     return jax.tree.map(lambda gi, w: jnp.abs(gi * w), g, kernels)
 
 
 def grasp_scores(apply_fn: ApplyFn, params: Mapping, batch_stats: Mapping, images: jax.Array,
-                 labels: jax.Array, temperature: float = GRASP_TEMPERATURE) -> dict:
+                 labels: jax.Array, temperature: float = GRASP_TEMPERATURE,
+                 prunable: Rule = None) -> dict:
     """theta * (H g): g = grad of L (stopped), Hg by forward-over-reverse; no abs, no sign.
 
     L is the mean cross-entropy of logits / temperature; g and Hg are summed over batches.
     Keeping the largest is the reference's "remove the largest -theta * Hg".
     """
-    kernels = trees.prunable(params)
+    kernels = trees.prunable(params, prunable)
     grad_fn = jax.grad(_kernel_loss(apply_fn, params, batch_stats, "cross_entropy",
                                     temperature))
     g = jax.lax.stop_gradient(
@@ -110,10 +112,11 @@ def synflow_total(apply_fn: ApplyFn, params: Mapping, batch_stats: Mapping,
 
 
 def synflow_scores_and_total(apply_fn: ApplyFn, params: Mapping, batch_stats: Mapping,
-                             inputs: jax.Array) -> tuple[dict, jax.Array]:
+                             inputs: jax.Array, prunable: Rule = None
+                             ) -> tuple[dict, jax.Array]:
     """SynFlow scores over the prunable leaves, and R (see `synflow_scores`)."""
     abs_params = jax.tree.map(jnp.abs, params)
-    kernels = trees.prunable(abs_params)
+    kernels = trees.prunable(abs_params, prunable)
 
     def total(k):
         return synflow_total(apply_fn, _with_kernels(abs_params, k), batch_stats, inputs)
@@ -123,7 +126,7 @@ def synflow_scores_and_total(apply_fn: ApplyFn, params: Mapping, batch_stats: Ma
 
 
 def synflow_scores(apply_fn: ApplyFn, params: Mapping, batch_stats: Mapping,
-                   inputs: jax.Array) -> dict:
+                   inputs: jax.Array, prunable: Rule = None) -> dict:
     """|theta| * dR/d|theta|, R = sum of the outputs of the net on |params| and |BN stats|.
 
     BN runs in inference mode on |running mean|, |running var|, |scale|, |bias|; ReLU is the
@@ -134,4 +137,4 @@ def synflow_scores(apply_fn: ApplyFn, params: Mapping, batch_stats: Mapping,
     Returns:
       Scores over the prunable leaves.
     """
-    return synflow_scores_and_total(apply_fn, params, batch_stats, inputs)[0]
+    return synflow_scores_and_total(apply_fn, params, batch_stats, inputs, prunable)[0]

@@ -40,3 +40,14 @@ def test_interrupted_write_leaves_no_file(tmp_path):
     assert list(tmp_path.iterdir()) == []
     atomic_savez(tmp_path / "y.npz", {"a": np.arange(3)})
     assert [p.name for p in tmp_path.iterdir()] == ["y.npz"]
+
+
+@pytest.mark.parametrize("umask,mode", [(0o022, 0o644), (0o002, 0o664), (0o077, 0o600)])
+def test_files_get_the_mode_the_umask_gives(tmp_path, umask, mode):
+    import os
+    previous = os.umask(umask)
+    try:
+        path = atomic_write(tmp_path / f"f{umask}", lambda f: f.write(b"x"))
+    finally:
+        os.umask(previous)
+    assert path.stat().st_mode & 0o777 == mode

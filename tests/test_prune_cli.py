@@ -110,3 +110,21 @@ def test_unwritable_out_fails_before_pruning(tmp_path, capsys):
     assert prune_cli.main(["--model", "resnet20", "--out", "/proc/x.npz", "--quiet"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("sketchjax-prune: error: cannot write") and "Traceback" not in err
+
+
+def test_a_log_gets_no_progress_bar_and_empty_layers_a_warning(tmp_path):
+    # stderr is a pipe, not a terminal: no carriage-return bars in it. A density far below
+    # 1/N empties whole layers: the mask is written, with one warning line naming them.
+    r = _run("--method", "synflow", "--model", "lenet_300_100", "--dataset", "mnist1d",
+             "--rounds", "5", "--density", "1e-9", "--out", str(tmp_path / "m.npz"))
+    assert r.returncode == 0, r.stderr
+    assert "\r" not in r.stderr and "\r" not in r.stdout
+    warning = [line for line in r.stderr.splitlines() if "warning" in line]
+    assert len(warning) == 1 and warning[0].startswith("prune.py: warning: "), r.stderr
+    assert "of 3 pruned layers keep no weight" in warning[0] and "Dense_2/kernel" in warning[0]
+
+
+def test_help_states_each_default_once():
+    text = prune_cli.build_parser().format_help()
+    entries = text.split("\n  -")[1:]
+    assert entries and all(e.count("default") <= 1 for e in entries), text

@@ -76,7 +76,7 @@ def test_synflow_resnet20_nearly_removes_the_shortcut_convs(resnet20, monkeypatc
 def test_no_selection_revives_a_pruned_weight(resnet20, selection):
     config = methods.SynFlow(density=0.1, selection=selection)
     mask = trees.concat(trees.ones_mask(resnet20.params))
-    apply_fn = pruning.inference_apply(resnet20.module)
+    apply_fn = resnet20.apply_fn
     previous = None
     for t, density in enumerate([0.5, 0.3, 0.2]):
         kept = kept_count(270_896, density)
@@ -119,7 +119,7 @@ def test_sketch_selection_records_s_and_realised_density(lenet):
     assert mask.metadata["realised_density"] <= 0.1
     values = np.concatenate([a[a != 0] for a in mask.arrays.values()])
     assert len(np.unique(values)) > 1                  # count / (s p): not all equal
-    assert not mask.binary
+    assert not mask.is_binary
 
 
 def test_rounds_reuse_one_compilation(lenet):

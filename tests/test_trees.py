@@ -2,8 +2,10 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from sketchjax import trees
+from sketchjax.errors import SketchjaxError
 
 PARAMS = {
     "Dense_0": {"kernel": jnp.arange(6.0).reshape(3, 2), "bias": jnp.ones(2)},
@@ -36,3 +38,22 @@ def test_apply_mask_touches_only_prunable_leaves():
     out = trees.apply_mask(PARAMS, mask)
     assert float(jnp.sum(jnp.abs(trees.concat(trees.prunable(out))))) == 0
     np.testing.assert_array_equal(out["Dense_0"]["bias"], PARAMS["Dense_0"]["bias"])
+
+
+def test_integer_keys_and_nnx_states_have_the_paths_of_their_pure_dicts():
+    from flax import nnx
+    model = nnx.Sequential(nnx.Linear(3, 2, rngs=nnx.Rngs(0)), nnx.relu,
+                           nnx.Linear(2, 1, rngs=nnx.Rngs(1)))
+    state = nnx.split(model, nnx.Param)[1]
+    pure = state.to_pure_dict()
+    assert list(trees.flatten(pure)) == list(trees.paths_of(state)) == list(trees.paths_of(pure))
+    assert trees.prunable_paths(state) == ["layers/0/kernel", "layers/2/kernel"]
+    assert list(trees.paths_of([{"w": 1}, (2, 3)])) == ["0/w", "1/0", "1/1"]
+    with pytest.raises(SketchjaxError, match="same path"):
+        trees.paths_of({"a": {"b": 1}, "a/b": 2})
+
+
+def test_a_prunable_rule_chooses_the_leaves():
+    rule = lambda path, leaf: path.startswith("Dense_0")                 # noqa: E731
+    assert trees.prunable_paths(PARAMS, rule) == ["Dense_0/bias", "Dense_0/kernel"]
+    assert trees.unflatten(trees.flatten(PARAMS)) == PARAMS

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+import warnings
 from typing import Optional, Sequence
 
 from sketchjax import names
@@ -65,12 +66,19 @@ def main(argv: Optional[Sequence[str]] = None, prog: str = "sketchjax-prune") ->
         from sketchjax.masks import layer_table
         if not args.no_compile_cache:
             compile_cache.enable()
-        outcome = make_mask(spec, out=args.out, force=args.force,
-                            data_dir=args.data_dir, progress=not args.quiet,
-                            log=(lambda s: None) if args.quiet else print)
+        from sketchjax.masks import EmptyLayersWarning
+        with warnings.catch_warnings():      # said once, below, for new and existing masks
+            warnings.simplefilter("ignore", EmptyLayersWarning)
+            outcome = make_mask(spec, out=args.out, force=args.force,
+                                data_dir=args.data_dir, progress=not args.quiet,
+                                log=(lambda s: None) if args.quiet else print)
     except SketchjaxError as err:
         print(f"{prog}: error: {err}", file=sys.stderr)
         return 2
+    from sketchjax.masks import empty_layers_message
+    empty = empty_layers_message(outcome.mask.info)
+    if empty:
+        print(f"{prog}: warning: {empty}", file=sys.stderr)
     if outcome.computed:
         if not args.quiet:
             print(layer_table(outcome.mask.info))

@@ -29,7 +29,6 @@ from sketchjax.mask_store import MaskSpec, make_mask
 from sketchjax.masks import load_mask
 from sketchjax.models.registry import init_model
 from sketchjax.methods import IMP, SynFlow
-from sketchjax.pruning import inference_apply
 from sketchjax.records import write_json
 from sketchjax.training import preset
 
@@ -126,7 +125,7 @@ def synflow_scores_at_init(model: str, dataset: str, seed: int) -> np.ndarray:
     from sketchjax.inputs import ones_input
     from sketchjax.scorers import synflow_scores_and_total
     bundle = init_model(model, dataset, jax.random.key(seed))
-    apply_fn = inference_apply(bundle.module)
+    apply_fn = bundle.apply_fn
     x = ones_input(bundle.input_shape)
     scale = SynFlow().input_scale(bundle, jax.random.key(0))
     if scale is not None:

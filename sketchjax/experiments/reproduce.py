@@ -53,9 +53,15 @@ def make_request(target: str, scale: str, *, seeds: Optional[int] = None, out,
     if not available:
         raise SketchjaxError(f"{target} is not part of scale {scale!r} (it has: "
                              f"{', '.join(t for t in TARGETS if t in preset.settings or t in preset.fig_settings)})")
-    return Request(tuple(available), preset, seeds or preset.seeds,
-                   check_writable(out, folder=True), only,
-                   Shard.parse(shard) if shard else Shard(), data_dir)
+    request = Request(tuple(available), preset, seeds or preset.seeds,
+                      check_writable(out, folder=True), only,
+                      Shard.parse(shard) if shard else Shard(), data_dir)
+    tables = [t for t in request.targets if t in TABLES]
+    if only and tables and not planned_runs(request):
+        example = table_runs(tables[0], preset, 1)[-1].label()
+        raise SketchjaxError(f"--only {only!r} matches no run of {', '.join(tables)} at scale "
+                             f"{scale!r}; it is looked for in labels such as {example!r}")
+    return request
 
 
 def planned_runs(request: Request) -> list[RunSpec]:

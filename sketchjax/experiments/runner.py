@@ -123,8 +123,8 @@ def run_sweep(runs: Sequence[RunSpec], out, *, data_dir=None, shard: Shard = Sha
     mine = [r for g in groups(runs) if shard.owns(g) for r in g]
     log(f"{len(mine) - total} of {len(mine)} runs done; {total} to do"
         + (f" (shard {shard.index}/{shard.count})" if shard.count > 1 else ""))
-    bar = tqdm(total=total, unit="run", desc="runs", disable=not progress or total == 0,
-               dynamic_ncols=True)
+    bar = tqdm(total=total, unit="run", desc="runs", dynamic_ncols=True,
+               disable=None if progress and total else True)   # None: off if not a tty
     done = 0
     try:
         while todo:

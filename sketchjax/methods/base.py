@@ -90,7 +90,9 @@ class ScoreInputs(NamedTuple):
 
     apply_fn(params, batch_stats, x) -> logits (BN in inference mode); params: the masked
     params; images (nb, B, ...) and labels (nb, B): real prune batches (zeros otherwise);
-    input_scale: SynFlow's scale of its input (1 for the others).
+    input_scale: SynFlow's scale of its input (1 for the others); prunable: the rule of the
+    leaves to score, (path, leaf) -> bool (None: the default, `trees.is_prunable`; pass it to
+    the scorers, which score exactly those leaves).
     """
     apply_fn: Callable
     params: Any
@@ -101,6 +103,7 @@ class ScoreInputs(NamedTuple):
     images: Any
     labels: Any
     input_scale: Any
+    prunable: Optional[Callable] = None
 
 
 @dataclasses.dataclass(frozen=True)

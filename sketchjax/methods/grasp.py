@@ -26,7 +26,7 @@ class GraSP(SignedScores, DataScored):
     def data_score(self, x: ScoreInputs, images, labels):
         from sketchjax import scorers
         return scorers.grasp_scores(x.apply_fn, x.params, x.batch_stats, images, labels,
-                                    self.temperature)
+                                    self.temperature, x.prunable)
 
     def inputs_record(self, scaled: bool) -> dict[str, Any]:
         return dict(super().inputs_record(scaled), temperature=self.temperature)

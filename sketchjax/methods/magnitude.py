@@ -16,4 +16,4 @@ class Magnitude(OneShot):
 
     def score(self, x: ScoreInputs):
         from sketchjax import scorers
-        return scorers.magnitude_scores(x.params)
+        return scorers.magnitude_scores(x.params, x.prunable)

@@ -17,4 +17,4 @@ class Random(SignedScores, OneShot):
 
     def score(self, x: ScoreInputs):
         from sketchjax import scorers
-        return scorers.random_scores(x.params, x.key)
+        return scorers.random_scores(x.params, x.key, x.prunable)

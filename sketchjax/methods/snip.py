@@ -24,7 +24,7 @@ class SNIP(DataScored):
     def data_score(self, x: ScoreInputs, images, labels):
         from sketchjax import scorers
         return scorers.snip_scores(x.apply_fn, x.params, x.batch_stats, images, labels,
-                                   self.loss)
+                                   self.loss, x.prunable)
 
     def inputs_record(self, scaled: bool) -> dict[str, Any]:
         return dict(super().inputs_record(scaled), loss=self.loss)

@@ -39,7 +39,8 @@ class SynFlow(OneShot):
     def score_and_total(self, x: ScoreInputs):
         from sketchjax import inputs, scorers
         z = inputs.synflow_input(self.input, x.key, x.input_shape) * x.input_scale
-        return scorers.synflow_scores_and_total(x.apply_fn, x.params, x.batch_stats, z)
+        return scorers.synflow_scores_and_total(x.apply_fn, x.params, x.batch_stats, z,
+                                                x.prunable)
 
     def input_scale(self, bundle, key):
         from sketchjax.pruning import linear_in_input, synflow_input_scale

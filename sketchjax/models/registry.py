@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import inspect
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Optional
 
 import flax.linen as nn
 import jax
@@ -118,25 +118,44 @@ def _compiled_init(module: nn.Module, x_shape: tuple[int, ...], key_shape: tuple
     return lowered.compile()
 
 
+@functools.lru_cache(maxsize=None)
+def inference_apply(module: nn.Module) -> Callable:
+    """apply_fn(params, batch_stats, x) -> logits with BN in inference mode; one per module,
+    so that jit sees the same static function for the same architecture."""
+    def apply_fn(params, batch_stats, x):
+        return module.apply({"params": params, "batch_stats": batch_stats}, x, train=False)
+    return apply_fn
+
+
 @dataclasses.dataclass(frozen=True)
 class ModelBundle:
-    """An initialised model.
+    """An initialised model: what pruning takes.
 
     Attributes:
-      name: the registry name.
-      module: the Linen module.
-      params: the 'params' collection, a plain nested dict (everything counted as trainable).
+      name: the registry name (your own model's: the name you gave, `sketchjax.models.own`).
+      module: the Linen module (None for an nnx model or a plain function).
+      params: the parameters, a plain nested dict with string keys (everything counted as
+        trainable).
       batch_stats: the 'batch_stats' collection (BN running mean/var); {} for models
         without BatchNorm.
       input_shape: one example's shape, without the batch axis, e.g. (32, 32, 3).
       num_classes: the width of the model's output (1 for "linear").
+      inference: apply_fn(params, batch_stats, x) -> outputs in inference mode; None: the
+        module's, with train=False (`inference_apply`).
     """
     name: str
-    module: nn.Module
+    module: Optional[nn.Module]
     params: dict
     batch_stats: dict
     input_shape: tuple[int, ...]
     num_classes: int
+    inference: Optional[Callable] = None
+
+    @property
+    def apply_fn(self) -> Callable:
+        """apply_fn(params, batch_stats, x) -> outputs, BN on its running statistics: what
+        the scorers run."""
+        return self.inference if self.inference is not None else inference_apply(self.module)
 
     def apply(self, params, batch_stats, x, train: bool = False) -> jax.Array:
         """Logits (B, num_classes) for x (B, *input_shape).

@@ -111,7 +111,7 @@ def initial_state(plan: RunPlan) -> TrainState:
         stats = variables.get("batch_stats", bundle.batch_stats)
         mask = plan.mask_of(i)
         states.append(create_train_state(bundle.module, params, stats,
-                                         mask.tree() if mask is not None else None, tx,
+                                         mask.values() if mask is not None else None, tx,
                                          mask_mode=plan.config.mask_mode,
                                          step=plan.start_step))
     if not plan.stacked:

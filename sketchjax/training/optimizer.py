@@ -3,16 +3,19 @@
 Pruned weights stay exactly 0 for the whole run: params start as params * mask and the last
 transform of the chain (`mask_updates`) zeroes the update of every pruned entry, after momentum
 and weight decay have been applied, so p + u = 0 + 0 at every step. (`optax.masked` is per leaf
-and cannot do this.)
+and cannot do this.) `with_mask` wraps any optax transformation the same way for your own loop.
 """
 from __future__ import annotations
 
 import functools
+from typing import Mapping, NamedTuple
 
+import jax
 import jax.numpy as jnp
 import optax
 
 from sketchjax import trees
+from sketchjax.masks import Mask
 from sketchjax.training.config import TrainConfig
 
 
@@ -41,12 +44,30 @@ def learning_rate_schedule(config: TrainConfig, steps_per_epoch: int,
     return schedule
 
 
+def _masked(updates, mask: Mapping, params=None):
+    """The updates with every pruned entry (mask == 0) replaced: by 0, or by -params when the
+    params are given, so p + u is exactly 0 even for a weight that was not zero yet. `jnp.where`,
+    not a product, so a non-finite update cannot leak into a pruned weight."""
+    flat_mask = trees.flatten(mask)
+    flat_params = trees.paths_of(params) if params is not None else {}
+
+    def masked(keys, u):
+        path = trees.key_path(keys)
+        m = flat_mask.get(path)
+        if m is None:
+            return u
+        pruned = -flat_params[path] if path in flat_params else jnp.zeros_like(u)
+        return jnp.where(m != 0, u, jnp.asarray(pruned, u.dtype))
+    return jax.tree_util.tree_map_with_path(masked, updates)
+
+
 def mask_updates() -> optax.GradientTransformationExtraArgs:
     """Zero the updates of pruned weights; the mask comes as `update(..., mask=tree)`.
 
     `mask` holds the prunable leaves only (any non-zero entry = trainable); other leaves pass
-    unchanged. `jnp.where`, not a product, so a non-finite update cannot leak into a pruned
-    weight. Put it last in the chain: after momentum and weight decay.
+    unchanged. Put it last in the chain: after momentum and weight decay. (The training loop's
+    form: its masks are stacked over seeds in the TrainState; `with_mask` keeps one mask in the
+    optimizer state instead.)
     """
     def init_fn(params):
         del params
@@ -57,10 +78,44 @@ def mask_updates() -> optax.GradientTransformationExtraArgs:
         if mask is None:
             raise ValueError("mask_updates needs the mask: tx.update(grads, state, params, "
                              "mask=mask_tree)")
-        flat_mask = trees.flatten(mask)
-        masked = {p: (jnp.where(flat_mask[p] != 0, u, jnp.zeros_like(u)) if p in flat_mask
-                      else u) for p, u in trees.flatten(updates).items()}
-        return trees.unflatten(masked), state
+        return _masked(updates, mask), state
+
+    return optax.GradientTransformationExtraArgs(init_fn, update_fn)
+
+
+class WithMaskState(NamedTuple):
+    """`with_mask`'s state: the wrapped optimizer's, and the mask's support by path."""
+    inner: optax.OptState
+    mask: dict
+
+
+def with_mask(tx: optax.GradientTransformation, mask) -> optax.GradientTransformationExtraArgs:
+    """`tx` whose updates leave pruned weights at exactly 0, the mask riding in its state.
+
+    Any optax loop works unchanged (flax's `TrainState.apply_gradients` included): the
+    wrapped `update` replaces the update of every pruned entry by -params (0 without params),
+    after `tx` (momentum, weight decay), so pruned weights are 0 from the first step on, even
+    if they were not masked before.
+
+    Args:
+      tx: any optax transformation.
+      mask: a `Mask` (its support, `Mask.binary()`) or a tree over some of the params' leaves
+        (non-zero = trainable), by path.
+    Returns:
+      the transformation; its state is `WithMaskState(inner, mask)`.
+    """
+    support = mask.binary() if isinstance(mask, Mask) else mask
+    support = {p: (jnp.asarray(m) != 0).astype(jnp.float32)
+               for p, m in trees.flatten(support).items()}
+    inner_tx = optax.with_extra_args_support(tx)
+
+    def init_fn(params):
+        trees.check_paths(support, params)
+        return WithMaskState(inner_tx.init(params), support)
+
+    def update_fn(updates, state, params=None, **extra_args):
+        updates, inner = inner_tx.update(updates, state.inner, params, **extra_args)
+        return _masked(updates, state.mask, params), WithMaskState(inner, state.mask)
 
     return optax.GradientTransformationExtraArgs(init_fn, update_fn)
 

@@ -182,7 +182,7 @@ def plan_run(model: str, dataset: str, config: TrainConfig = TrainConfig(), *,
     if len(masks) not in (0, 1, len(seeds)):
         raise SketchjaxError(f"give one mask, or one per seed ({len(seeds)}); got {len(masks)}")
     for m in masks:
-        validate_mask(m, params_shape, model)
+        validate_mask(m, params_shape, f"{model} on {dataset} (input {input_shape})")
     variables = (() if init_variables is None else (init_variables,)
                  if isinstance(init_variables, Mapping) else tuple(init_variables))
     if len(variables) not in (0, 1, len(seeds)):

@@ -127,6 +127,7 @@ def test_the_estimate_is_the_sum_of_the_tables_and_fig2(smoke, tmp_path):
     (["table1", "--out", "BLOCKER/sub"], "is not a folder"),
     (["table3", "--scale", "cpu-conv"], "not part of scale 'cpu-conv'"),
     (["table1", "--scale", "paper", "--data-dir", "EMPTY"], "not prepared"),
+    (["table2", "--only", "nomatch"], "matches no run of table2"),
 ])
 def test_bad_input_is_one_message_and_nothing_written(tmp_path, capsys, argv, message):
     (tmp_path / "BLOCKER").write_text("x")

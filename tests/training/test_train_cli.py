@@ -97,7 +97,8 @@ def test_mask_for_another_model_or_dataset(mask_file, tmp_path, capsys):
     err = error_of(capsys, ["--mask", str(mask_file), "--model", "resnet20", "--out", str(out)])
     assert "does not fit resnet20" in err
     err = error_of(capsys, ["--mask", str(mask_file), "--dataset", "mnist1d", "--out", str(out)])
-    assert "does not fit" in err and "Dense_0/kernel" in err   # 64 inputs vs 40
+    assert "made for lenet_300_100 on digits) does not fit lenet_300_100 on mnist1d" in err
+    assert "Dense_0/kernel" in err                               # 64 inputs vs 40
     assert not out.exists()
 
 
@@ -155,3 +156,17 @@ def test_exit_status_and_stderr_in_a_real_process(tmp_path):
     assert len(errors) == 1 and "does not fit lenet_300_100" in errors[0]
     assert "Traceback" not in proc.stderr
     assert not out.exists() and not (tmp_path / "runs").exists()
+
+
+def test_a_missing_tfds_data_set_is_one_line_before_tensorflow_loads(tmp_path):
+    # No TensorFlow start-up logs (a cuInit error looked like the failure) and no advice to
+    # pass a flag that no command has.
+    (tmp_path / "empty").mkdir()
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "train.py"), "--dense", "--model", "lenet_300_100",
+         "--dataset", "cifar10", "--data-dir", str(tmp_path / "empty")],
+        capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert proc.returncode == 2
+    assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("train.py: error: dataset "
+                                                                   "'cifar10' is not prepared")
+    assert "download=True" not in proc.stderr and "tfds build cifar10" in proc.stderr

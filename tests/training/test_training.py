@@ -280,7 +280,7 @@ def test_one_mask_per_seed_stacked_equals_separate_runs():
         assert max_abs_diff(jax.tree.map(lambda x: x[i], together.state.params),
                             alone.state.params) < 1e-5
         mask_i = jax.tree.map(lambda x: x[i], together.state.mask)
-        assert max_abs_diff(mask_i, masks[i].tree()) == 0.0
+        assert max_abs_diff(mask_i, masks[i].binary()) == 0.0
     with pytest.raises(SketchjaxError, match="one per seed"):
         T.plan_run("lenet_300_100", "mnist1d", config, mask=masks, seeds=(3, 4, 5))
 
