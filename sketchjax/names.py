@@ -17,6 +17,7 @@ OFFLINE_DATASETS = ("mnist1d", "mnist1d_large", "digits")
 # argues the default, the first).
 SIGNED_WEIGHTINGS = ("positive", "shift", "rank")
 SELECTIONS = ("threshold", "layerwise_sample", "sketch")
+DISTRIBUTIONS = ("global", "uniform", "erk")    # kept weights among layers (distributions.py)
 SCHEDULES = ("exponential", "linear")
 SYNFLOW_INPUTS = ("ones", "chi")
 PRUNE_DATA = ("real", "normal", "sparse")

@@ -26,7 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 from tqdm.auto import tqdm
 
-from sketchjax import inputs, scorers, sketch, trees
+from sketchjax import distributions, inputs, scorers, sketch, trees
 from sketchjax.counts import kept_count
 from sketchjax.errors import SketchjaxError
 from sketchjax.masks import EmptyLayersWarning, Mask, empty_layers_message, mask_metadata
@@ -36,12 +36,21 @@ from sketchjax.models.registry import ModelBundle
 MAX_KEPT_ERROR = 5   # the reference quits when the threshold's kept count is further off
 
 
-def density_at(method: OneShot, t: int) -> float:
-    """d_t of round t (0-based)."""
-    T, d = method.num_rounds, method.density
+def density_at(method: OneShot, t: int, density: Optional[float] = None) -> float:
+    """d_t of round t (0-based), for the method's density or another (a layer's own)."""
+    T, d = method.num_rounds, method.density if density is None else density
     if method.schedule == "exponential":
         return d ** ((t + 1) / T)
     return 1.0 - (1.0 - d) * (t + 1) / T
+
+
+def layer_budgets(method: OneShot, shapes: Mapping[str, tuple], t: int) -> Optional[np.ndarray]:
+    """Round t's kept count per layer (int32[L], sorted path order) under the method's
+    distribution, every density on the round schedule; None for the global one."""
+    overrides = tuple((pattern, density_at(method, t, d)) for pattern, d in method.layer_density)
+    counts = distributions.layer_counts(method.distribution, shapes, density_at(method, t),
+                                        overrides)
+    return None if counts is None else np.asarray([counts[p] for p in sorted(shapes)], np.int32)
 
 
 def selection_at(method: OneShot, t: int) -> str:
@@ -132,9 +141,9 @@ def _next_scale(scale: jax.Array, total: jax.Array) -> jax.Array:
 
 @functools.partial(jax.jit, static_argnames=("method", "apply_fn", "input_shape",
                                              "num_classes", "selection", "draws", "rule"))
-def prune_round(params, batch_stats, mask, kept, key, images, labels, input_scale, *,
-                method, apply_fn, input_shape, num_classes, selection, draws,
-                rule=Prunable()):
+def prune_round(params, batch_stats, mask, kept, key, images, labels, input_scale,
+                layer_kept=None, *, method, apply_fn, input_shape, num_classes, selection,
+                draws, rule=Prunable()):
     """One round: scores of params * mask, then a selection keeping `kept` weights.
 
     The mask is carried between rounds as one flat vector over the prunable leaves (sorted
@@ -142,6 +151,7 @@ def prune_round(params, batch_stats, mask, kept, key, images, labels, input_scal
 
     Args:
       kept: int32 scalar, the round's `kept_count` (for `sketch`, the static `draws` is used).
+      layer_kept: int32[L], the round's per-layer budgets (`layer_budgets`), or None.
       draws: s of Algorithm 1 for the `sketch` selection (static), else None.
       rule: the prunable leaves (`Prunable`, static).
     Returns:
@@ -157,7 +167,7 @@ def prune_round(params, batch_stats, mask, kept, key, images, labels, input_scal
     new_mask = sketch.select_flat(
         flat_scores, mask, kept, select_key, selection=selection,
         sizes=trees.sizes(template), num_draws=draws, replacement=method.replacement,
-        signed_weighting=method.sampling_rule)
+        signed_weighting=method.sampling_rule, layer_counts=layer_kept)
     return new_mask, jnp.all(jnp.isfinite(flat_scores)), total
 
 
@@ -206,7 +216,10 @@ def prune(bundle: ModelBundle, method: OneShot, *, dataset: str = "",
     key = jax.random.key(method.seed)
     template = rule.template(bundle.params)
     n = trees.count_params(template)
-    target = kept_count(n, method.density)
+    shapes = {p: tuple(np.shape(leaf)) for p, leaf in trees.flatten(template).items()}
+    final_budgets = layer_budgets(method, shapes, method.num_rounds - 1)
+    target = (kept_count(n, method.density) if final_budgets is None
+              else int(final_budgets.sum()))
     mask = jnp.ones((n,), jnp.float32)
     scale = method.input_scale(bundle, jax.random.fold_in(key, 0))
     scaled = scale is not None
@@ -218,12 +231,15 @@ def prune(bundle: ModelBundle, method: OneShot, *, dataset: str = "",
                   leave=False):
         selection = selection_at(method, t)
         kept = kept_count(n, density_at(method, t))
+        budgets = layer_budgets(method, shapes, t)
         mask, round_finite, total = prune_round(
             bundle.params, bundle.batch_stats, mask, jnp.int32(kept),
-            jax.random.fold_in(key, t), images, labels, scale, method=method.compiled(),
+            jax.random.fold_in(key, t), images, labels, scale,
+            None if budgets is None else jnp.asarray(budgets), method=method.compiled(),
             apply_fn=bundle.apply_fn,
             input_shape=tuple(bundle.input_shape), num_classes=bundle.num_classes,
-            selection=selection, draws=kept if selection == "sketch" else None, rule=rule)
+            selection=selection, rule=rule,
+            draws=kept if selection == "sketch" and budgets is None else None)
         finite.append(round_finite)
         if scaled:
             scale = _next_scale(scale, total)
@@ -242,7 +258,11 @@ def prune(bundle: ModelBundle, method: OneShot, *, dataset: str = "",
         signed_weighting=method.sampling_rule, rounds=method.num_rounds,
         schedule=method.schedule, s=target if method.draws_with_replacement else None,
         prune_seconds=round(seconds, 3),
-        **({} if rule.is_default else {"prunable": rule.record()}))
+        **({} if rule.is_default else {"prunable": rule.record()}),
+        **({} if final_budgets is None else {
+            "distribution": method.distribution,
+            "layer_density": [list(e) for e in method.layer_density],
+            "layer_budgets": dict(zip(sorted(shapes), final_budgets.tolist()))}))
     if not method.draws_with_replacement and abs(metadata["kept"] - target) > MAX_KEPT_ERROR:
         raise SketchjaxError(
             f"pruning kept {metadata['kept']} weights, expected {target} "

@@ -514,8 +514,14 @@ def signed_sampling_weights(scores: jax.Array, sizes: Sequence[int], rule: str,
                                              "replacement", "signed_weighting"))
 def select_flat(scores: jax.Array, alive: jax.Array, kept: jax.Array, key: jax.Array, *,
                 selection: str, sizes: tuple[int, ...], num_draws: int | None = None,
-                replacement: bool = False, signed_weighting: str | None = None) -> jax.Array:
+                replacement: bool = False, signed_weighting: str | None = None,
+                layer_counts: jax.Array | None = None) -> jax.Array:
     """One selection over a flat score vector.
+
+    With `layer_counts` (a per-layer distribution: uniform, ERK) every selection works inside
+    each layer's budget: `threshold` keeps exactly the layer's count of its highest scores,
+    `layerwise_sample` draws that many without replacement, `sketch` (and `layerwise_sample`
+    with replacement) runs Algorithm 1 in each layer with s_l = the layer's count.
 
     Args:
       scores: f32[n] (higher = keep).
@@ -530,6 +536,8 @@ def select_flat(scores: jax.Array, alive: jax.Array, kept: jax.Array, key: jax.A
       replacement: `layerwise_sample` with replacement (Algorithm 1 per layer).
       signed_weighting: None for scores that are never negative (sampled in proportion to
         the score); for signed scores the `signed_sampling_weights` rule.
+      layer_counts: int32[L], each layer's kept count (clipped to its alive entries: a pruned
+        weight is never revived); None = the global allocation (`kept`).
     Returns:
       f32[n] mask (binary, or Algorithm 1 values for the with-replacement rules).
     """
@@ -537,6 +545,9 @@ def select_flat(scores: jax.Array, alive: jax.Array, kept: jax.Array, key: jax.A
         raise ValueError(f"unknown selection {selection!r}; valid: {', '.join(SELECTIONS)}")
     alive = alive != 0
     ranked = jnp.where(alive, scores, -jnp.inf)
+    if layer_counts is not None:
+        return _select_per_layer(scores, ranked, alive, layer_counts, key, selection, sizes,
+                                 replacement, signed_weighting)
     if selection == "threshold":
         return threshold_mask(ranked, kept, alive)
     weights = (scores if signed_weighting is None
@@ -551,6 +562,20 @@ def select_flat(scores: jax.Array, alive: jax.Array, kept: jax.Array, key: jax.A
         return sketch_mask(key, weights, num_draws)
     counts = _segment_sums(threshold_mask(ranked, kept, alive) != 0, sizes)
     if replacement:
+        return layerwise_sketch_mask(key, weights, counts, sizes, alive)
+    return layerwise_sample_mask(key, weights, counts, sizes, alive)
+
+
+def _select_per_layer(scores, ranked, alive, layer_counts, key, selection, sizes, replacement,
+                      signed_weighting) -> jax.Array:
+    """`select_flat` inside per-layer budgets."""
+    counts = jnp.minimum(jnp.asarray(layer_counts, jnp.int32), _segment_sums(alive, sizes))
+    if selection == "threshold":      # the highest scores first; a dead weight's key is +inf
+        return keep_k_smallest_per_layer(-ranked, sizes, counts)
+    weights = (scores if signed_weighting is None
+               else signed_sampling_weights(scores, sizes, signed_weighting, alive))
+    weights = jnp.where(alive, jnp.maximum(weights, 0.0), 0.0)
+    if selection == "sketch" or replacement:
         return layerwise_sketch_mask(key, weights, counts, sizes, alive)
     return layerwise_sample_mask(key, weights, counts, sizes, alive)
 

@@ -25,7 +25,8 @@ def test_every_option_is_in_the_name():
     names = {SPEC.validated().file_name()}
     changes = (dict(rounds=6), dict(schedule="linear"), dict(seed=1), dict(density=0.2),
                dict(input_scaling=False), dict(selection="sketch"), dict(input="ones"),
-               dict(selection="layerwise_sample", replacement=True))
+               dict(selection="layerwise_sample", replacement=True), dict(distribution="erk"),
+               dict(distribution="uniform", layer_density=(("Dense_0/*", 0.5),)))
     assert {f.name for f in dataclasses.fields(SynFlow)} == {k for c in changes for k in c}
     for change in changes:
         names.add(dataclasses.replace(SPEC, config=dataclasses.replace(SPEC.config, **change))

@@ -117,6 +117,10 @@ class OneShot(Method):
       selection: threshold, layerwise_sample (the paper's randomized mask) or sketch
         (Algorithm 1).
       replacement: layerwise_sample drawing with replacement (Algorithm 1 inside each layer).
+      distribution: global (one ranking over all layers), uniform or erk per-layer budgets,
+        inside which the selection works (`sketchjax.distributions`).
+      layer_density: ((fnmatch pattern, density), ...): layers with their own density (uniform
+        and erk only).
     """
     default_rounds: ClassVar[int] = 1
     rounds: Optional[int] = option(None, "pruning rounds T (default: the method's)")
@@ -126,6 +130,11 @@ class OneShot(Method):
                             "mask; Algorithm 1 (global)", choices=names.SELECTIONS)
     replacement: bool = option(False, "layerwise_sample with replacement (Algorithm 1 inside "
                                "each layer)")
+    distribution: str = option("global", "how the kept weights are shared among layers: one "
+                               "ranking over all; the density in every layer; "
+                               "Erdos-Renyi-Kernel", choices=names.DISTRIBUTIONS)
+    layer_density: tuple = option((), "per-layer densities ((fnmatch pattern, density), ...) "
+                                  "with a uniform or erk distribution", cli=False)
 
     @property
     def num_rounds(self) -> int:
@@ -148,15 +157,32 @@ class OneShot(Method):
             check_int(self.rounds, "rounds", 1)
         if self.replacement and self.selection != "layerwise_sample":
             raise SketchjaxError("replacement applies to the layerwise_sample selection only")
+        for entry in self.layer_density:
+            if not (isinstance(entry, tuple) and len(entry) == 2 and isinstance(entry[0], str)
+                    and not isinstance(entry[1], bool) and isinstance(entry[1], (int, float))
+                    and 0 < entry[1] <= 1):
+                raise SketchjaxError(f"layer_density entries are (pattern, density in (0, 1]); "
+                                     f"got {entry!r}")
+        if self.layer_density and self.distribution == "global":
+            raise SketchjaxError("per-layer densities need a per-layer distribution "
+                                 "(uniform or erk), not global")
         return self
 
     def record(self) -> dict[str, Any]:
-        """The options with the round count resolved."""
-        return dict(super().record(), rounds=self.num_rounds)
+        """The options with the round count resolved; the distribution only where it is not
+        the global one (so earlier masks keep their names)."""
+        record = dict(super().record(), rounds=self.num_rounds)
+        if self.distribution == "global":
+            del record["distribution"]
+        if not self.layer_density:
+            del record["layer_density"]
+        return record
 
     def name_parts(self) -> list[str]:
         rule = self.sampling_rule
-        return [*self.option_parts(), self.selection + ("_repl" if self.replacement else "")] + (
+        spread = [self.distribution] if self.distribution != "global" else []
+        return [*self.option_parts(), *spread,
+                self.selection + ("_repl" if self.replacement else "")] + (
             [rule] if rule not in (None, "positive") else [])
 
     def option_parts(self) -> list[str]:
@@ -165,9 +191,11 @@ class OneShot(Method):
 
     def compiled(self) -> "OneShot":
         """The options that do not change the compiled round set to defaults, so that sweeps
-        over density, seed, rounds or schedule reuse one compilation."""
+        over density, seed, rounds, schedule or per-layer budgets (traced counts) reuse one
+        compilation."""
         return dataclasses.replace(self, density=1.0, seed=0, rounds=1,
-                                   schedule="exponential")
+                                   schedule="exponential", distribution="global",
+                                   layer_density=())
 
     def score(self, x: ScoreInputs):
         """Scores over the prunable leaves of x.params (higher = keep); traced inside the
