@@ -248,14 +248,19 @@ def load_mask(path: str | os.PathLike) -> Mask:
 
 
 def validate_mask(mask: Mask, params: Mapping, model: str = "the model") -> None:
-    """The mask must name exactly the prunable paths of `params`, with their shapes.
+    """The mask must name exactly the prunable paths of `params`, with their shapes (a mask
+    made with its own prunable rule or kept-dense layers, `prunable_rule` in its metadata:
+    any of the params' leaves; the ones it does not name stay dense).
 
     Args:
       model: how the error names the target, e.g. "lenet_300_100 on mnist1d".
     """
-    expected = {p: np.shape(leaf) for p, leaf in trees.flatten(trees.prunable(params)).items()}
+    own_rule = "prunable_rule" in mask.metadata
+    expected = {p: np.shape(leaf) for p, leaf in
+                (trees.paths_of(params) if own_rule else trees.flatten(trees.prunable(params)))
+                .items()}
     got = {p: np.shape(a) for p, a in mask.arrays.items()}
-    missing = sorted(set(expected) - set(got))
+    missing = [] if own_rule else sorted(set(expected) - set(got))
     extra = sorted(set(got) - set(expected))
     wrong = sorted(p for p in set(expected) & set(got) if expected[p] != got[p])
     if missing or extra or wrong:

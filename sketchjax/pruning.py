@@ -212,7 +212,7 @@ def prune(bundle: ModelBundle, method: OneShot, *, dataset: str = "",
                              "(`method.prune_batches`)")
     images, labels = (_stacked(real_data) if method.needs_real_data
                       else (jnp.zeros(()), jnp.zeros((), jnp.int32)))
-    rule = Prunable(prunable, tuple(keep_dense))
+    rule = Prunable(prunable, (keep_dense,) if isinstance(keep_dense, str) else tuple(keep_dense))
     key = jax.random.key(method.seed)
     template = rule.template(bundle.params)
     n = trees.count_params(template)
@@ -232,6 +232,8 @@ def prune(bundle: ModelBundle, method: OneShot, *, dataset: str = "",
         selection = selection_at(method, t)
         kept = kept_count(n, density_at(method, t))
         budgets = layer_budgets(method, shapes, t)
+        if budgets is not None:   # never below the final budget in an earlier round: rounding
+            budgets = np.maximum(budgets, final_budgets)    # may shrink a share as d_t grows
         mask, round_finite, total = prune_round(
             bundle.params, bundle.batch_stats, mask, jnp.int32(kept),
             jax.random.fold_in(key, t), images, labels, scale,
@@ -258,7 +260,7 @@ def prune(bundle: ModelBundle, method: OneShot, *, dataset: str = "",
         signed_weighting=method.sampling_rule, rounds=method.num_rounds,
         schedule=method.schedule, s=target if method.draws_with_replacement else None,
         prune_seconds=round(seconds, 3),
-        **({} if rule.is_default else {"prunable": rule.record()}),
+        **({} if rule.is_default else {"prunable_rule": rule.record()}),
         **({} if final_budgets is None else {
             "distribution": method.distribution,
             "layer_density": [list(e) for e in method.layer_density],

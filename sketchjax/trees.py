@@ -124,11 +124,12 @@ def apply_mask(params: PyTree, mask: Mapping) -> PyTree:
 
     Args:
       params: any pytree of arrays.
-      mask: nested dict (or {path: array}) over some of the params' leaves, by path.
+      mask: a tree over some of the params' leaves, by path: a nested dict, {path: array}, or
+        a tree of the params' own structure (`Mask.binary(like=params)`).
     Raises:
       SketchjaxError: a mask path that is not a leaf of params.
     """
-    flat_mask = flatten(mask)
+    flat_mask = paths_of(mask)
     check_paths(flat_mask, params)
 
     def masked(keys, leaf):

@@ -174,6 +174,12 @@ def _builder(name: str, data_dir=None, download: bool = False):
         config = tfds.download.DownloadConfig(manual_dir=os.fspath(manual_dir),
                                               try_download_gcs=False)
     else:
+        if not download:     # a folder is there, but not the version tfds reads
+            found = sorted(str(p.parent.relative_to(root))
+                           for p in (root / name).glob("**/dataset_info.json"))
+            raise SketchjaxError(_missing_message(
+                name, root, f"tfds {tfds.__version__} reads {builder.data_dir}; on disk: "
+                f"{', '.join(found)}"))
         url = _DOWNLOAD_URLS[name]
         if not _host_reachable(url):
             raise SketchjaxError(_missing_message(

@@ -90,9 +90,28 @@ def record_path(run: RunSpec, out: str | os.PathLike) -> Path:
 
 
 def read_record(run: RunSpec, out: str | os.PathLike) -> Optional[dict[str, Any]]:
-    """The run's record (`sketchjax.training.run_record`), or None if it has not finished."""
+    """The run's record (`sketchjax.training.run_record`), or None if it has not finished.
+    A record of an earlier version (flat, before the one run record) is read with its
+    fields where the readers look for them (`_upgraded`)."""
     path = record_path(run, out)
-    return read_json(path) if path.exists() else None
+    if not path.exists():
+        return None
+    record = read_json(path)
+    return record if "experiment" in record else _upgraded(record)
+
+
+_EXPERIMENT_FIELDS = ("name", "identity", "table", "column", "density", "mask_computed",
+                      "prune_seconds", "group_seconds")
+
+
+def _upgraded(old: Mapping[str, Any]) -> dict[str, Any]:
+    """An earlier runner record in the run record's layout: its runner fields under
+    `experiment`, the method named at the top (fields it never had stay absent)."""
+    mask = old["identity"]["mask"]
+    record = {k: v for k, v in old.items() if k not in _EXPERIMENT_FIELDS}
+    record["method"] = "dense" if mask == "dense" else mask["method"]
+    record["experiment"] = {k: old.get(k) for k in _EXPERIMENT_FIELDS}
+    return record
 
 
 def run_seconds(record: Mapping[str, Any]) -> float:

@@ -22,7 +22,7 @@ from sketchjax.data.pipelines import eval_batches
 from sketchjax.data.streams import (fixed_random_stream, normal_batch_fn, normal_data_keys,
                                     real_train_stream)
 from sketchjax.models.registry import init_model
-from sketchjax.records import write_json
+from sketchjax.records import read_json, write_json
 from sketchjax.training.checkpoints import (checkpoint_manager, restore_checkpoint,
                                             save_checkpoint)
 from sketchjax.training.distributed import is_main_process
@@ -185,7 +185,11 @@ def train(plan: RunPlan, *, stop_step: Optional[int] = None, progress: bool = Tr
                     write_json(paths.record(record["seed"]), record)
         return TrainResult(state, history, records, paths, plan.seeds)
 
-    if step >= stop:  # a finished run resumed: report it again
+    if step >= stop:  # a finished run resumed: report it again, its timings as measured
+        written = [paths.record(s) for s in plan.seeds] if paths is not None else []
+        if step >= end_step and written and all(f.exists() for f in written):
+            return TrainResult(state, history, [read_json(f) for f in written], paths,
+                               plan.seeds)
         return finish()
     next_batch = _batch_source(plan, step, batch_sharding(mesh, plan.stacked))
     writers = ({s: ScalarWriter(paths.tensorboard / f"seed_{s}") for s in plan.seeds}

@@ -48,7 +48,7 @@ def _masked(updates, mask: Mapping, params=None):
     """The updates with every pruned entry (mask == 0) replaced: by 0, or by -params when the
     params are given, so p + u is exactly 0 even for a weight that was not zero yet. `jnp.where`,
     not a product, so a non-finite update cannot leak into a pruned weight."""
-    flat_mask = trees.flatten(mask)
+    flat_mask = trees.paths_of(mask)
     flat_params = trees.paths_of(params) if params is not None else {}
 
     def masked(keys, u):
@@ -56,8 +56,9 @@ def _masked(updates, mask: Mapping, params=None):
         m = flat_mask.get(path)
         if m is None:
             return u
+        # -p in the params' own dtype (an update in a narrower one would not cancel p).
         pruned = -flat_params[path] if path in flat_params else jnp.zeros_like(u)
-        return jnp.where(m != 0, u, jnp.asarray(pruned, u.dtype))
+        return jnp.where(m != 0, u, pruned)
     return jax.tree_util.tree_map_with_path(masked, updates)
 
 
@@ -95,7 +96,8 @@ def with_mask(tx: optax.GradientTransformation, mask) -> optax.GradientTransform
     Any optax loop works unchanged (flax's `TrainState.apply_gradients` included): the
     wrapped `update` replaces the update of every pruned entry by -params (0 without params),
     after `tx` (momentum, weight decay), so pruned weights are 0 from the first step on, even
-    if they were not masked before.
+    if they were not masked before. Wrap the whole optimizer (the learning rate included):
+    a transformation after it would scale the -params.
 
     Args:
       tx: any optax transformation.
@@ -106,7 +108,7 @@ def with_mask(tx: optax.GradientTransformation, mask) -> optax.GradientTransform
     """
     support = mask.binary() if isinstance(mask, Mask) else mask
     support = {p: (jnp.asarray(m) != 0).astype(jnp.float32)
-               for p, m in trees.flatten(support).items()}
+               for p, m in trees.paths_of(support).items()}
     inner_tx = optax.with_extra_args_support(tx)
 
     def init_fn(params):

@@ -261,3 +261,13 @@ def test_user_errors(mocked):
         P.train_batches("cifar10", N + 1, seed=0)
     with pytest.raises(SketchjaxError, match="exceeds"):
         P.prune_batch("cifar10", N + 1, seed=0)
+
+
+def test_a_folder_of_another_version_is_not_downloaded_over(tmp_path, tfds, monkeypatch):
+    def no_download(*args, **kwargs):
+        raise AssertionError("a download was attempted")
+    monkeypatch.setattr(tfds.core.DatasetBuilder, "download_and_prepare", no_download)
+    (tmp_path / "cifar10" / "0.0.1").mkdir(parents=True)
+    (tmp_path / "cifar10" / "0.0.1" / "dataset_info.json").write_text("{}")
+    with pytest.raises(SketchjaxError, match=r"on disk: cifar10/0\.0\.1"):
+        P.num_examples("cifar10", "train", tmp_path)

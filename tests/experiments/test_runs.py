@@ -8,7 +8,8 @@ from sketchjax import trees
 
 from sketchjax.experiments.presets import SCALE_PRESETS, TABLE_COLUMNS, TABLES
 from sketchjax.experiments.runner import Shard
-from sketchjax.experiments.runs import groups, table_runs, unique
+from sketchjax.experiments.runs import (groups, read_record, record_path, run_seconds,
+                                        table_runs, unique)
 
 
 def test_a_run_is_named_by_its_config_and_the_name_is_pinned():
@@ -113,3 +114,26 @@ def test_imp_columns_land_on_the_same_kept_count_as_every_other_column():
         assert (config.output_layer, config.exact_final) == ("prune", True)
         levels = search_levels(run.model, run.dataset, config)
         assert sum(levels[-1]) == kept_count(43_000, run.density)     # every prunable kernel
+
+
+def test_a_record_of_the_earlier_flat_layout_is_read_in_the_run_records(tmp_path):
+    # A sweep started by an earlier version: its records count as done and the tables, the
+    # estimate and the timings read them.
+    from sketchjax.experiments.report import collect
+    from sketchjax.records import write_json
+    run = table_runs("table1", SCALE_PRESETS["smoke"])[1]
+    old = {"name": run.name(), "identity": run.identity(), "table": run.table,
+           "column": run.column, "model": run.model, "dataset": run.dataset,
+           "density": run.density, "seed": run.seed, "test_accuracy": 0.5,
+           "best_test_accuracy": 0.55, "final_train_accuracy": 0.6,
+           "realised_density": 0.1, "realised_density_pruned_layers": 0.1,
+           "mask_file": "masks/x.npz", "mask_computed": True, "epochs": 1, "steps": 66,
+           "steps_per_epoch": 66, "group_seeds": 2, "train_seconds": 3.0,
+           "prune_seconds": 1.0, "group_seconds": 8.0, "device_kind": "cpu", "history": [],
+           "versions": {}}
+    write_json(record_path(run, tmp_path), old)
+    record = read_record(run, tmp_path)
+    assert record["method"] == "synflow" and record["experiment"]["table"] == "table1"
+    assert run_seconds(record) == 4.0
+    finished = collect([run], tmp_path)
+    assert finished.accuracy == {(run.model, run.dataset, run.density, run.column): {0: 50.0}}

@@ -98,10 +98,13 @@ def test_a_plain_function_prunes_as_the_registry_model(lenet, reference):
                     prunable=lambda path, leaf: leaf.ndim == 2)
     _same_arrays(mask, reference, {f"{i}/0": f"{layer}/kernel"
                                    for i, layer in enumerate(LAYERS)}.get)
-    assert mask.metadata["prunable"]["rule"].endswith("<lambda>")
+    assert mask.metadata["prunable_rule"]["rule"].endswith("<lambda>")
+    assert mask.info.prunable == sum(a.size for a in mask.arrays.values())
     full = mask.binary(like=layers)          # the mask over the whole params, ones elsewhere
     assert jax.tree.structure(full) == jax.tree.structure(layers)
     np.testing.assert_array_equal(full[0][1], np.ones(300))
+    masked = sj.apply_mask(layers, full)     # a mask in the params' own structure applies
+    np.testing.assert_array_equal(np.asarray(masked[0][0]) != 0, mask.arrays["0/0"] != 0)
 
 
 def test_keep_dense_leaves_a_layer_out_and_counts_follow(lenet):
@@ -109,8 +112,16 @@ def test_keep_dense_leaves_a_layer_out_and_counts_follow(lenet):
                     keep_dense=["Dense_2/*"])
     assert sorted(mask.arrays) == ["Dense_0/kernel", "Dense_1/kernel"]
     assert mask.info.kept == kept_count(64 * 300 + 300 * 100, 0.1)
-    assert mask.metadata["prunable"] == {"rule": "kernels (default)",
-                                         "keep_dense": ["Dense_2/*"]}
+    assert mask.metadata["prunable_rule"] == {"rule": "kernels (default)",
+                                              "keep_dense": ["Dense_2/*"]}
+    assert "Dense_2/kernel" not in sj.layer_table(mask.info)
+    assert sorted(sj.prune(lenet, sj.Magnitude(density=0.1), progress=False,
+                           keep_dense="Dense_2/*").arrays) == sorted(mask.arrays)   # a str
+    # A registry model's mask with a layer kept dense trains: that layer stays dense.
+    from sketchjax.training import TrainConfig, plan_run, train
+    record, = train(plan_run("lenet_300_100", "digits", TrainConfig(epochs=1, batch_size=64),
+                             mask=mask), progress=False).records
+    assert record["kept"] == mask.info.kept and "Dense_2/kernel" not in record["per_layer"]
     with pytest.raises(sj.SketchjaxError, match="matches no prunable leaf"):
         sj.prune(lenet, sj.Magnitude(density=0.1), progress=False, keep_dense=["Dense_9/*"])
     with pytest.raises(sj.SketchjaxError, match="every prunable leaf is kept dense"):

@@ -63,7 +63,7 @@ def test_an_nnx_state_trains_with_its_mask():
                            nnx.Linear(5, 3, rngs=nnx.Rngs(1)))
     graphdef, params, rest = nnx.split(model, nnx.Param, ...)
     mask = sj.prune(sj.from_nnx(model, (6,)), sj.Random(density=0.5), progress=False)
-    tx = sj.with_mask(optax.adam(0.1), mask)
+    tx = sj.with_mask(optax.adam(0.1), mask.binary(like=params))    # the State's structure
     opt_state = tx.init(params)
     x, y = jnp.ones((4, 6)), jnp.arange(4) % 3
 

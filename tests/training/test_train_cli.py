@@ -55,9 +55,11 @@ def test_trains_from_the_mask_metadata(mask_file, tmp_path, capsys):
     assert abs(record["realised_density"] - 0.5) < 0.02 and record["pruned_weights_nonzero"] == 0
     assert record["test_accuracy"] > 0.5                            # chance 0.1
     assert record["experiment"] is None
-    # Resuming a finished run reports it again; starting over in its folder is refused.
+    # Resuming a finished run reports it again (its record as written, timings included);
+    # starting over in its folder is refused.
     assert train_cli.main(["--mask", str(mask_file), "--epochs", "2", "--out", str(out),
                            "--quiet", "--resume"]) == 0
+    assert json.loads((out / "seed_4" / "record.json").read_text()) == record
     capsys.readouterr()
     assert "--resume" in error_of(capsys, ["--mask", str(mask_file), "--epochs", "2",
                                            "--out", str(out)])
