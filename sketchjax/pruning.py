@@ -46,11 +46,21 @@ def density_at(method: OneShot, t: int, density: Optional[float] = None) -> floa
 
 def layer_budgets(method: OneShot, shapes: Mapping[str, tuple], t: int) -> Optional[np.ndarray]:
     """Round t's kept count per layer (int32[L], sorted path order) under the method's
-    distribution, every density on the round schedule; None for the global one."""
-    overrides = tuple((pattern, density_at(method, t, d)) for pattern, d in method.layer_density)
-    counts = distributions.layer_counts(method.distribution, shapes, density_at(method, t),
-                                        overrides)
-    return None if counts is None else np.asarray([counts[p] for p in sorted(shapes)], np.int32)
+    distribution, every density on the round schedule; None for the global one.
+
+    Never below the last round's count: rounding by largest remainder may give a layer fewer
+    weights at a larger total, and a weight pruned in an earlier round cannot come back.
+    """
+    def counts_at(r: int) -> Optional[np.ndarray]:
+        overrides = tuple((pattern, density_at(method, r, d))
+                          for pattern, d in method.layer_density)
+        counts = distributions.layer_counts(method.distribution, shapes,
+                                            density_at(method, r), overrides)
+        return (None if counts is None
+                else np.asarray([counts[p] for p in sorted(shapes)], np.int32))
+    last = method.num_rounds - 1
+    now = counts_at(t)
+    return now if now is None or t == last else np.maximum(now, counts_at(last))
 
 
 def selection_at(method: OneShot, t: int) -> str:
@@ -232,8 +242,6 @@ def prune(bundle: ModelBundle, method: OneShot, *, dataset: str = "",
         selection = selection_at(method, t)
         kept = kept_count(n, density_at(method, t))
         budgets = layer_budgets(method, shapes, t)
-        if budgets is not None:   # never below the final budget in an earlier round: rounding
-            budgets = np.maximum(budgets, final_budgets)    # may shrink a share as d_t grows
         mask, round_finite, total = prune_round(
             bundle.params, bundle.batch_stats, mask, jnp.int32(kept),
             jax.random.fold_in(key, t), images, labels, scale,

@@ -550,9 +550,7 @@ def select_flat(scores: jax.Array, alive: jax.Array, kept: jax.Array, key: jax.A
                                  replacement, signed_weighting)
     if selection == "threshold":
         return threshold_mask(ranked, kept, alive)
-    weights = (scores if signed_weighting is None
-               else signed_sampling_weights(scores, sizes, signed_weighting, alive))
-    weights = jnp.where(alive, jnp.maximum(weights, 0.0), 0.0)
+    weights = _sampling_weights(scores, alive, sizes, signed_weighting)
     if selection == "sketch":
         if num_draws is None or num_draws < 1:
             raise ValueError(f"selection 'sketch' needs num_draws >= 1 (s of Algorithm 1), "
@@ -566,15 +564,21 @@ def select_flat(scores: jax.Array, alive: jax.Array, kept: jax.Array, key: jax.A
     return layerwise_sample_mask(key, weights, counts, sizes, alive)
 
 
+def _sampling_weights(scores, alive, sizes, signed_weighting) -> jax.Array:
+    """What the randomized selections draw in proportion to: the scores (or the signed rule's
+    weights), never negative, 0 for a dead weight."""
+    weights = (scores if signed_weighting is None
+               else signed_sampling_weights(scores, sizes, signed_weighting, alive))
+    return jnp.where(alive, jnp.maximum(weights, 0.0), 0.0)
+
+
 def _select_per_layer(scores, ranked, alive, layer_counts, key, selection, sizes, replacement,
                       signed_weighting) -> jax.Array:
     """`select_flat` inside per-layer budgets."""
     counts = jnp.minimum(jnp.asarray(layer_counts, jnp.int32), _segment_sums(alive, sizes))
     if selection == "threshold":      # the highest scores first; a dead weight's key is +inf
         return keep_k_smallest_per_layer(-ranked, sizes, counts)
-    weights = (scores if signed_weighting is None
-               else signed_sampling_weights(scores, sizes, signed_weighting, alive))
-    weights = jnp.where(alive, jnp.maximum(weights, 0.0), 0.0)
+    weights = _sampling_weights(scores, alive, sizes, signed_weighting)
     if selection == "sketch" or replacement:
         return layerwise_sketch_mask(key, weights, counts, sizes, alive)
     return layerwise_sample_mask(key, weights, counts, sizes, alive)

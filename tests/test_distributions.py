@@ -122,3 +122,15 @@ def test_an_override_holds_in_the_pruned_mask_under_every_selection(lenet):
         kept = _kept(mask)
         assert (kept == budgets) if selection != "sketch" else all(
             0 < kept[p] <= budgets[p] for p in budgets)
+
+
+def test_an_earlier_round_never_budgets_a_layer_below_the_last(monkeypatch):
+    # Largest remainder can give a layer less at a larger total (shares 6:6:2: 11 -> 5, 5, 1;
+    # 10 -> 4, 4, 2); the round with the larger density must keep the last round's 2.
+    from sketchjax import pruning
+    by_density = {0.5: {"a": 5, "b": 5, "c": 1}, 0.25: {"a": 4, "b": 4, "c": 2}}
+    monkeypatch.setattr(D, "layer_counts", lambda dist, shapes, d, over: by_density[round(d, 6)])
+    method = sj.Magnitude(density=0.25, rounds=2, distribution="erk")
+    shapes = {"a": (1,), "b": (1,), "c": (1,)}
+    assert pruning.layer_budgets(method, shapes, 0).tolist() == [5, 5, 2]
+    assert pruning.layer_budgets(method, shapes, 1).tolist() == [4, 4, 2]

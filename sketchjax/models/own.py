@@ -74,8 +74,9 @@ def from_linen(module, variables: Mapping, input_shape: Sequence[int], *,
         collections = {"params": params, **({"batch_stats": batch_stats} if batch_stats else {})}
         return module.apply(collections, x, **kwargs)
 
-    params, _ = _restorer(variables["params"])
-    stats, _ = _restorer(variables.get("batch_stats", {}))
+    # Linen takes the params back as plain dicts with string keys: no restoring needed.
+    params, stats = (trees.unflatten(trees.paths_of(variables.get(c, {})))
+                     for c in ("params", "batch_stats"))
     return _bundle(name, module, params, stats, input_shape, inference)
 
 
